@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TesseraCore", targets: ["TesseraCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // MARK: C boundary (system libraries and fixed-arity wrappers; no logic)
+        .systemLibrary(
+            name: "CVips",
+            path: "Sources/CVips",
+            pkgConfig: "vips",
+            providers: [.apt(["libvips-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "CVipsShim",
+            dependencies: ["CVips"],
+            path: "Sources/CVipsShim"
+        ),
+
+        // MARK: Library modules
+        .target(
+            name: "TesseraImaging",
+            dependencies: ["CVips", "CVipsShim"],
+            path: "Sources/TesseraImaging"
+        ),
+        .target(
+            name: "TesseraTensor",
+            dependencies: ["COpenBLAS"],
+            path: "Sources/TesseraTensor"
+        ),
+        .target(
+            name: "TesseraCore",
+            dependencies: ["TesseraImaging", "TesseraTensor"],
+            path: "Sources/TesseraCore"
+        ),
+
+        // MARK: Model plugins (one target per family)
+        .target(
+            name: "TesseraThreshold",
+            dependencies: ["TesseraCore", "TesseraTensor"],
+            path: "Plugins/Threshold"
+        ),
+
+        .target(
+            name: "TesseraModels",
+            dependencies: ["TesseraCore", "TesseraThreshold"],
+            path: "Sources/TesseraModels"
+        ),
+
+        // MARK: Command line
+        .target(
+            name: "TesseraCLI",
+            dependencies: [
+                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/TesseraCLI"
+        ),
+        .executableTarget(
+            name: "tessera",
+            dependencies: ["TesseraCLI"],
+            path: "Sources/tessera"
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "TesseraImagingTests",
+            dependencies: ["TesseraImaging", "CVips"],
+            path: "Tests/TesseraImagingTests"
+        ),
+        .testTarget(
+            name: "TesseraTensorTests",
+            dependencies: ["TesseraTensor"],
+            path: "Tests/TesseraTensorTests"
+        ),
+        .testTarget(
+            name: "TesseraCoreTests",
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold"],
+            path: "Tests/TesseraCoreTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "TesseraCLITests",
+            dependencies: ["TesseraCLI"],
+            path: "Tests/TesseraCLITests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,36 @@
+import ArgumentParser
+import TesseraCore
+
+/// The `tessera` root command.
+public struct TesseraCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Batch image segmentation: prepare datasets, evaluate masks, and run segmentation models.",
+        discussion: """
+            Tessera is one native binary for the whole segmentation workflow on a CPU. libvips does \
+            every pixel operation on images; OpenBLAS does the arithmetic of the networks.
+
+            EXIT STATUS
+              0   success
+              1   failure: nothing was produced (a missing folder, a bad option value)
+              2   finished, but some inputs failed; each was named on standard error
+              64  usage error: an unknown flag, a missing argument, a value out of range
+            """,
+        version: TesseraVersion.string,
+        subcommands: [Prepare.self, Evaluate.self, Models.self]
+    )
+
+    public init() {}
+}
+
+/// Tessera's exit statuses, as documented in the root command's help.
+enum ExitStatus {
+    /// Finished, but some inputs failed (each was named on standard error).
+    static let partial = ExitCode(2)
+}
+
+/// A user-facing failure: what is wrong, where, and how to fix it, in one line.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,145 @@
+import CVips
+import CVipsShim
+import Foundation
+
+// Conversions between sample formats, colour spaces and Float32 buffers.
+extension Image {
+    /// The same pixels as another sample format. Values are clipped to the target's range.
+    public func cast(to target: PixelFormat) throws -> Image {
+        if format == target { return self }
+        return try derive("cast") { tsr_cast(pointer, $0, target.vips) }
+    }
+
+    /// Every sample multiplied by `factor` (result in float).
+    public func scaled(by factor: Double) throws -> Image {
+        try linear(multiply: [factor], add: [0])
+    }
+
+    /// `out = in × a + b` per band (a single value applies to every band); the result is float
+    /// unless `uint8` is set, in which case it is rounded and clipped to 0…255.
+    public func linear(multiply a: [Double], add b: [Double], uint8: Bool = false) throws -> Image {
+        precondition(a.count == b.count && !a.isEmpty, "linear needs one a and one b per band")
+        return try derive("linear") {
+            uint8
+                ? tsr_linear_uchar(pointer, $0, a, b, Int32(a.count))
+                : tsr_linear(pointer, $0, a, b, Int32(a.count))
+        }
+    }
+
+    /// The image without its alpha band (alpha is dropped, not blended), or itself when it has none.
+    public func withoutAlpha() throws -> Image {
+        guard hasAlpha, bands > 1 else { return self }
+        return try extractBands(0, count: bands - 1)
+    }
+
+    /// `count` bands starting at `first`.
+    public func extractBands(_ first: Int, count: Int = 1) throws -> Image {
+        try derive("extract_band") { tsr_extract_band(pointer, $0, Int32(first), Int32(count)) }
+    }
+
+    /// Bands of `self` followed by the bands of `other`.
+    public func joiningBands(_ other: Image) throws -> Image {
+        try derive("bandjoin") { tsr_bandjoin2(pointer, other.pointer, $0) }
+    }
+
+    /// A one-band luminance image (alpha dropped). Gray images are returned as they are.
+    public func grayscale() throws -> Image {
+        let opaque = try withoutAlpha()
+        if opaque.bands == 1 { return opaque }
+        if opaque.bands == 3 {
+            let space = opaque.format == .uint16 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W
+            let gray = try opaque.derive("colourspace") { tsr_colourspace(opaque.pointer, $0, space) }
+            return gray
+        }
+        return try opaque.extractBands(0)
+    }
+
+    /// A three-band image: gray is repeated, alpha is dropped.
+    public func rgb() throws -> Image {
+        let opaque = try withoutAlpha()
+        switch opaque.bands {
+        case 3: return opaque
+        case 1: return try opaque.joiningBands(opaque).joiningBands(opaque)
+        default: return try opaque.extractBands(0, count: 3)
+        }
+    }
+
+    // MARK: Float32 buffers
+
+    /// All samples as Float32, interleaved (row-major, bands innermost: `[y][x][band]`).
+    ///
+    /// - Parameter normalized: divide by the format's largest value (255 for 8-bit, 65535 for
+    ///   16-bit; floats are kept as they are), so values lie in 0…1.
+    public func floatPixels(normalized: Bool = false) throws -> [Float] {
+        var image = self
+        if normalized && !format.isFloatingPoint {
+            image = try scaled(by: 1 / format.maxValue)
+        }
+        image = try image.cast(to: .float32)
+        var size = 0
+        guard let data = vips_image_write_to_memory(image.pointer, &size) else {
+            throw ImagingError(operation: "read pixels", path: source, message: Vips.takeErrorMessage())
+        }
+        defer { g_free(data) }
+        let count = size / MemoryLayout<Float>.size
+        return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: count))
+    }
+
+    /// All samples as bytes, interleaved; the image is cast to 8-bit first (values clipped).
+    public func bytes() throws -> [UInt8] {
+        let image = try cast(to: .uint8)
+        var size = 0
+        guard let data = vips_image_write_to_memory(image.pointer, &size) else {
+            throw ImagingError(operation: "read pixels", path: source, message: Vips.takeErrorMessage())
+        }
+        defer { g_free(data) }
+        return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: UInt8.self), count: size))
+    }
+
+    /// An image made from interleaved Float32 samples (`[y][x][band]`).
+    public convenience init(floats: [Float], width: Int, height: Int, bands: Int) throws {
+        try self.init(copying: floats, width: width, height: height, bands: bands, format: .float32)
+    }
+
+    /// An image made from interleaved 8-bit samples (`[y][x][band]`).
+    public convenience init(bytes: [UInt8], width: Int, height: Int, bands: Int) throws {
+        try self.init(copying: bytes, width: width, height: height, bands: bands, format: .uint8)
+    }
+
+    /// An image made from interleaved 16-bit samples (`[y][x][band]`).
+    public convenience init(uint16 samples: [UInt16], width: Int, height: Int, bands: Int) throws {
+        try self.init(copying: samples, width: width, height: height, bands: bands, format: .uint16)
+    }
+
+    private convenience init<T>(
+        copying samples: [T], width: Int, height: Int, bands: Int, format: PixelFormat
+    ) throws {
+        try Vips.start()
+        guard width > 0, height > 0, bands > 0, samples.count == width * height * bands else {
+            throw ImagingError(
+                operation: "new image", path: nil,
+                message: "\(samples.count) samples do not fill \(width)×\(height)×\(bands)")
+        }
+        let pointer = samples.withUnsafeBytes { raw in
+            vips_image_new_from_memory_copy(
+                raw.baseAddress, raw.count, Int32(width), Int32(height), Int32(bands), format.vips)
+        }
+        guard let pointer else {
+            throw ImagingError(operation: "new image", path: nil, message: Vips.takeErrorMessage())
+        }
+        let interpretation: VipsInterpretation
+        switch (bands, format) {
+        case (1, .uint16), (2, .uint16): interpretation = VIPS_INTERPRETATION_GREY16
+        case (1, _), (2, _): interpretation = VIPS_INTERPRETATION_B_W
+        case (_, .uint16): interpretation = VIPS_INTERPRETATION_RGB16
+        default: interpretation = VIPS_INTERPRETATION_sRGB
+        }
+        var tagged: UnsafeMutablePointer<VipsImage>?
+        let status = tsr_copy_interpretation(pointer, &tagged, interpretation)
+        g_object_unref(pointer)
+        guard status == 0, let tagged else {
+            throw ImagingError(operation: "new image", path: nil, message: Vips.takeErrorMessage())
+        }
+        self.init(owning: tagged, source: nil)
+    }
+}

@@ -1,0 +1,211 @@
+import CVips
+import CVipsShim
+import Foundation
+
+/// An image held by libvips. Each `Image` owns exactly one `VipsImage` reference and releases it
+/// when it goes away; C types never leave this module.
+///
+/// Images are immutable: every operation returns a new `Image`. libvips evaluates lazily, so a
+/// corrupt file may only fail when its pixels are first needed; every error still names the file
+/// the image came from (``source``).
+public final class Image: @unchecked Sendable {
+    // @unchecked: a VipsImage is immutable once built and libvips allows concurrent reads.
+    let pointer: UnsafeMutablePointer<VipsImage>
+
+    /// The file this image (or the image it was derived from) was read from, for error messages.
+    public let source: String?
+
+    init(owning pointer: UnsafeMutablePointer<VipsImage>, source: String?) {
+        self.pointer = pointer
+        self.source = source
+    }
+
+    deinit {
+        g_object_unref(pointer)
+    }
+
+    /// Width in pixels.
+    public var width: Int { Int(vips_image_get_width(pointer)) }
+    /// Height in pixels.
+    public var height: Int { Int(vips_image_get_height(pointer)) }
+    /// Number of bands (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA).
+    public var bands: Int { Int(vips_image_get_bands(pointer)) }
+    /// The sample format.
+    public var format: PixelFormat {
+        PixelFormat(vips: vips_image_get_format(pointer)) ?? .float64
+    }
+    /// True when the last band is an alpha channel (gray + alpha, RGBA).
+    public var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
+
+    /// Runs one libvips operation that writes a new image, and wraps the result.
+    func derive(
+        _ operation: String,
+        _ body: (UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32
+    ) throws -> Image {
+        var out: UnsafeMutablePointer<VipsImage>?
+        if body(&out) != 0 || out == nil {
+            if let out { g_object_unref(out) }
+            throw ImagingError(operation: operation, path: source, message: Vips.takeErrorMessage())
+        }
+        return Image(owning: out!, source: source)
+    }
+
+    /// Runs one libvips operation that reports through its return code only.
+    func check(_ operation: String, path: String? = nil, _ body: () -> Int32) throws {
+        if body() != 0 {
+            throw ImagingError(operation: operation, path: path ?? source, message: Vips.takeErrorMessage())
+        }
+    }
+}
+
+// MARK: - Loading
+
+extension Image {
+    /// The file name extensions Tessera treats as images when it walks a folder.
+    public static let knownExtensions: Set<String> = [
+        "png", "jpg", "jpeg", "tif", "tiff", "webp", "gif", "bmp", "pgm", "ppm", "pnm", "pfm", "hdr",
+        "jp2", "j2k", "jxl", "heic", "heif", "avif", "fits", "v", "vips", "exr",
+    ]
+
+    /// Opens an image file in any format libvips reads (PNG, JPEG, TIFF, WebP, …; 8/16-bit or
+    /// float; gray, RGB, with or without alpha).
+    ///
+    /// - Parameter sequential: read top to bottom once (less memory) instead of allowing random
+    ///   access to any region.
+    /// - Throws: ``ImagingError`` naming the file: missing, unreadable, not an image, or corrupt
+    ///   header.
+    public static func load(_ path: String, sequential: Bool = false) throws -> Image {
+        try Vips.start()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ImagingError(operation: "load", path: path, message: "no such file")
+        }
+        if isDirectory.boolValue {
+            throw ImagingError(operation: "load", path: path, message: "is a folder, not an image file")
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ImagingError(operation: "load", path: path, message: "permission denied")
+        }
+        guard let pointer = tsr_load_file(path, sequential ? 1 : 0) else {
+            throw ImagingError(operation: "load", path: path, message: Vips.takeErrorMessage())
+        }
+        let image = Image(owning: pointer, source: path)
+        if image.width == 0 || image.height == 0 {
+            throw ImagingError(operation: "load", path: path, message: "the image has zero size")
+        }
+        return image
+    }
+
+    /// Opens an image from encoded bytes (PNG, JPEG, …) held in memory.
+    public static func decode(_ data: Data, name: String? = nil) throws -> Image {
+        try Vips.start()
+        let pointer = data.withUnsafeBytes { raw in
+            tsr_load_buffer(raw.baseAddress, raw.count)
+        }
+        guard let pointer else {
+            throw ImagingError(operation: "decode", path: name, message: Vips.takeErrorMessage())
+        }
+        // new_from_buffer does not copy; force the pixels now so the image outlives `data`.
+        let image = Image(owning: pointer, source: name)
+        return try image.materialized()
+    }
+
+    /// Decodes all pixels now, into memory owned by the returned image. Errors in the file's
+    /// pixel data (a truncated PNG, a corrupt JPEG) surface here.
+    public func materialized() throws -> Image {
+        var size = 0
+        guard let data = vips_image_write_to_memory(pointer, &size) else {
+            throw ImagingError(operation: "decode", path: source, message: Vips.takeErrorMessage())
+        }
+        defer { g_free(data) }
+        guard let copy = vips_image_new_from_memory_copy(
+            data, size, Int32(width), Int32(height), Int32(bands), vips_image_get_format(pointer))
+        else {
+            throw ImagingError(operation: "decode", path: source, message: Vips.takeErrorMessage())
+        }
+        let image = Image(owning: copy, source: source)
+        return try image.withInterpretation(of: self)
+    }
+
+    func withInterpretation(of other: Image) throws -> Image {
+        let interpretation = vips_image_get_interpretation(other.pointer)
+        return try derive("copy") { tsr_copy_interpretation(pointer, $0, interpretation) }
+    }
+}
+
+// MARK: - Saving
+
+/// The file formats Tessera writes.
+public enum ImageFileFormat: String, Sendable, CaseIterable {
+    case png, jpeg, tiff, webp
+
+    /// The format a path's extension asks for, or nil when it names none Tessera writes.
+    public init?(path: String) {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "png": self = .png
+        case "jpg", "jpeg": self = .jpeg
+        case "tif", "tiff": self = .tiff
+        case "webp": self = .webp
+        default: return nil
+        }
+    }
+}
+
+extension Image {
+    /// Writes the image to `path` in the format its extension names (PNG, JPEG, TIFF, WebP).
+    ///
+    /// The file is written under a temporary name in the same folder and renamed into place, so an
+    /// interrupted run never leaves a half-written file at `path`. 16-bit images are written as
+    /// 16-bit PNG/TIFF; float images as float TIFF.
+    public func save(to path: String, quality: Int = 92) throws {
+        try Vips.start()
+        guard let fileFormat = ImageFileFormat(path: path) else {
+            throw ImagingError(
+                operation: "save", path: path,
+                message: "unknown image extension; use .png, .jpg, .tif or .webp")
+        }
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/." + url.lastPathComponent + ".partial-\(getpid())"
+        defer { unlink(temporary) }
+        switch fileFormat {
+        case .png:
+            let depth: Int32 = (format == .uint16 || format == .int16) ? 16 : 8
+            let image = try castForSave(depth == 16 ? .uint16 : .uint8)
+            try image.check("save", path: path) { tsr_pngsave(image.pointer, temporary, 6, depth) }
+        case .jpeg:
+            let image = try castForSave(.uint8).withoutAlpha()
+            try image.check("save", path: path) { tsr_jpegsave(image.pointer, temporary, Int32(quality)) }
+        case .tiff:
+            try check("save", path: path) { tsr_tiffsave(pointer, temporary) }
+        case .webp:
+            let image = try castForSave(.uint8)
+            try image.check("save", path: path) {
+                tsr_webpsave(image.pointer, temporary, Int32(quality), 0)
+            }
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw ImagingError(operation: "save", path: path, message: "cannot rename into place: \(reason)")
+        }
+    }
+
+    /// Encodes the image as PNG bytes.
+    public func pngData() throws -> Data {
+        let image = try castForSave(format == .uint16 ? .uint16 : .uint8)
+        var buffer: UnsafeMutableRawPointer?
+        var length = 0
+        try image.check("encode png") { tsr_pngsave_buffer(image.pointer, &buffer, &length) }
+        defer { g_free(buffer) }
+        return Data(bytes: buffer!, count: length)
+    }
+
+    private func castForSave(_ target: PixelFormat) throws -> Image {
+        if format == target { return self }
+        if format.isFloatingPoint {
+            // Float images hold 0…1; scale to the integer range.
+            return try scaled(by: target.maxValue).cast(to: target)
+        }
+        return try cast(to: target)
+    }
+}

@@ -1,0 +1,63 @@
+import CVips
+import CVipsShim
+import Foundation
+
+/// The libvips runtime: started once per process, on first use.
+///
+/// Every type in this module calls ``Vips/start()`` before touching libvips, so callers never need
+/// to. The operation cache is disabled: Tessera streams each image once, and a cache would keep
+/// decoded images (and their files) alive after their owners are gone.
+public enum Vips {
+    private static let started: Bool = {
+        if vips_init("tessera") != 0 {
+            return false
+        }
+        vips_cache_set_max(0)
+        vips_cache_set_max_files(0)
+        if ProcessInfo.processInfo.environment["VIPS_LEAK"] != nil {
+            // With VIPS_LEAK set, shutting down at exit makes libvips report every object still
+            // alive on stderr; the test script fails on such a report.
+            atexit { vips_shutdown() }
+        }
+        return true
+    }()
+
+    /// Starts libvips if it has not been started yet.
+    /// - Throws: ``ImagingError`` when libvips cannot initialize (a broken installation).
+    public static func start() throws {
+        if !started {
+            throw ImagingError(operation: "vips_init", path: nil, message: takeErrorMessage())
+        }
+    }
+
+    /// The libvips version string, e.g. `8.14.1`.
+    public static var version: String {
+        "\(vips_version(0)).\(vips_version(1)).\(vips_version(2))"
+    }
+
+    /// Sets the number of worker threads libvips uses for one image pipeline (0 = libvips' default,
+    /// which is the number of cores).
+    public static func setConcurrency(_ threads: Int) {
+        _ = started
+        vips_concurrency_set(Int32(clamping: threads))
+    }
+
+    /// The number of libvips objects (images, operations, interpolators) alive in this process.
+    /// Tests compare it before and after work to find leaks.
+    public static var liveObjectCount: Int {
+        _ = started
+        vips_cache_drop_all()
+        return Int(tsr_object_count())
+    }
+
+    /// Takes libvips' accumulated error text, clears the buffer, and returns it as one line.
+    static func takeErrorMessage() -> String {
+        guard let raw = vips_error_buffer_copy() else { return "unknown libvips error" }
+        defer { g_free(raw) }
+        let text = String(cString: raw)
+        let lines = text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        return lines.isEmpty ? "unknown libvips error" : lines.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,70 @@
+import COpenBLAS
+
+/// The one place in Tessera that calls OpenBLAS (`cblas_*`, `openblas_*`).
+///
+/// Thread count: OpenBLAS uses every core by default. ``setThreads(_:)`` changes it for the whole
+/// process; results are bit-identical for a fixed thread count.
+public enum BLAS {
+    /// Whether a matrix is used as stored or transposed.
+    public enum Transpose: Sendable {
+        case none, transposed
+        var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    }
+
+    /// The number of threads OpenBLAS uses.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the number of threads OpenBLAS uses (at least 1).
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The OpenBLAS build configuration, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64`.
+    public static var configuration: String {
+        guard let config = openblas_get_config() else { return "unknown" }
+        return String(cString: config)
+    }
+
+    /// The name of the CPU kernel set OpenBLAS chose (`Haswell`, `Cooperlake`, `Zen`, …).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Row-major single-precision matrix product `C = alpha · op(A) · op(B) + beta · C`, where
+    /// `op(A)` is `m×k`, `op(B)` is `k×n` and `C` is `m×n`.
+    ///
+    /// - Parameters:
+    ///   - lda, ldb, ldc: leading dimensions (row strides) of the stored matrices.
+    public static func sgemm(
+        _ transA: Transpose, _ transB: Transpose,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas,
+            Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb),
+            beta, c, Int32(ldc))
+    }
+
+    /// `C = A · B` for dense row-major arrays (`A` is `m×k`, `B` is `k×n`).
+    public static func matmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
+        precondition(a.count == m * k && b.count == k * n, "matmul: shapes do not match the arrays")
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    sgemm(.none, .none, m: m, n: n, k: k,
+                          a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n,
+                          c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return c
+    }
+}
