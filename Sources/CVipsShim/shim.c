@@ -86,6 +86,9 @@ int tsr_stats(VipsImage *in, VipsImage **out) { return vips_stats(in, out, NULL)
 int tsr_hist_find(VipsImage *in, VipsImage **out, int band) {
     return vips_hist_find(in, out, "band", band, NULL);
 }
+int tsr_hist_find_indexed(VipsImage *in, VipsImage *index, VipsImage **out) {
+    return vips_hist_find_indexed(in, index, out, NULL);
+}
 int tsr_max(VipsImage *in, double *out) { return vips_max(in, out, NULL); }
 int tsr_min(VipsImage *in, double *out) { return vips_min(in, out, NULL); }
 

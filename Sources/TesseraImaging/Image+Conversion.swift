@@ -75,25 +75,30 @@ extension Image {
         if normalized && !format.isFloatingPoint {
             image = try scaled(by: 1 / format.maxValue)
         }
-        image = try image.cast(to: .float32)
-        var size = 0
-        guard let data = vips_image_write_to_memory(image.pointer, &size) else {
-            throw ImagingError(operation: "read pixels", path: source, message: Vips.takeErrorMessage())
-        }
-        defer { g_free(data) }
-        let count = size / MemoryLayout<Float>.size
-        return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: count))
+        return try image.samples(as: .float32, Float.self)
+    }
+
+    /// All samples as Float64, interleaved, as stored (no normalization). Exact for counts and
+    /// histograms of any size.
+    public func doublePixels() throws -> [Double] {
+        try samples(as: .float64, Double.self)
     }
 
     /// All samples as bytes, interleaved; the image is cast to 8-bit first (values clipped).
     public func bytes() throws -> [UInt8] {
-        let image = try cast(to: .uint8)
+        try samples(as: .uint8, UInt8.self)
+    }
+
+    /// The pixels cast to `format` and copied out as `T` (which must match `format`).
+    func samples<T>(as format: PixelFormat, _: T.Type) throws -> [T] {
+        let image = try cast(to: format)
         var size = 0
         guard let data = vips_image_write_to_memory(image.pointer, &size) else {
             throw ImagingError(operation: "read pixels", path: source, message: Vips.takeErrorMessage())
         }
         defer { g_free(data) }
-        return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: UInt8.self), count: size))
+        return Array(UnsafeBufferPointer(
+            start: data.assumingMemoryBound(to: T.self), count: size / MemoryLayout<T>.stride))
     }
 
     /// An image made from interleaved Float32 samples (`[y][x][band]`).

@@ -15,16 +15,16 @@ extension Image {
     /// Minimum, maximum, sum, mean and standard deviation of each band (`vips_stats`).
     public func bandStatistics() throws -> [BandStatistics] {
         let table = try derive("stats") { tsr_stats(pointer, $0) }
-        let values = try table.floatPixels()
+        let values = try table.doublePixels()
         // vips_stats: one row for all bands, then one row per band; 10 columns:
         // min, max, sum, sum², mean, deviation, xmin, ymin, xmax, ymax.
         let columns = 10
         return (0..<bands).map { band in
             let row = (band + 1) * columns
             return BandStatistics(
-                minimum: Double(values[row]), maximum: Double(values[row + 1]),
-                sum: Double(values[row + 2]), sumOfSquares: Double(values[row + 3]),
-                mean: Double(values[row + 4]), standardDeviation: Double(values[row + 5]))
+                minimum: values[row], maximum: values[row + 1],
+                sum: values[row + 2], sumOfSquares: values[row + 3],
+                mean: values[row + 4], standardDeviation: values[row + 5])
         }
     }
 
@@ -37,14 +37,10 @@ extension Image {
                 message: "needs an 8- or 16-bit image, not \(format.rawValue)")
         }
         let hist = try derive("hist_find") { tsr_hist_find(pointer, $0, Int32(band)) }
-        let counts = try hist.cast(to: .float64)
-        var size = 0
-        guard let data = vips_image_write_to_memory(counts.pointer, &size) else {
-            throw ImagingError(operation: "histogram", path: source, message: Vips.takeErrorMessage())
-        }
-        defer { g_free(data) }
-        let doubles = UnsafeBufferPointer(
-            start: data.assumingMemoryBound(to: Double.self), count: size / MemoryLayout<Double>.size)
-        return doubles.map { UInt64($0) }
+        var counts = try hist.doublePixels().map { UInt64($0) }
+        // libvips sizes the table by the largest value present; keep the documented full range.
+        let range = format == .uint8 ? 256 : 65536
+        if counts.count < range { counts += [UInt64](repeating: 0, count: range - counts.count) }
+        return counts
     }
 }

@@ -209,3 +209,19 @@ extension Image {
         return try cast(to: target)
     }
 }
+
+// MARK: - Rendering
+
+extension Image {
+    /// Renders an SVG document (librsvg through libvips) at `dpi` (72 = one pixel per SVG unit).
+    public static func renderSVG(_ svg: String, dpi: Double = 72) throws -> Image {
+        try Vips.start()
+        let data = Data(svg.utf8)
+        let pointer = data.withUnsafeBytes { raw in tsr_svgload_buffer(raw.baseAddress, raw.count, dpi) }
+        guard let pointer else {
+            throw ImagingError(operation: "render svg", path: nil, message: Vips.takeErrorMessage())
+        }
+        // The loader reads from `data` lazily; decode now, while it is alive.
+        return try Image(owning: pointer, source: nil).materialized()
+    }
+}

@@ -72,3 +72,113 @@ struct CLITests {
         #expect(try tessera(["frobnicate"]).status == 64)
     }
 }
+
+/// A scratch folder with helpers to write masks through the `tessera` binary's own dependencies
+/// would couple the tests to the library; masks are written as raw PGM files instead, which
+/// libvips reads.
+final class CLIScratch {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "tessera-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func folder(_ name: String) throws -> String {
+        let p = path + "/" + name
+        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+    /// Writes an 8-bit gray PGM.
+    @discardableResult
+    func pgm(_ file: String, width: Int, height: Int, _ value: (Int, Int) -> UInt8) throws -> String {
+        var data = Data("P5\n\(width) \(height)\n255\n".utf8)
+        for y in 0..<height { for x in 0..<width { data.append(value(x, y)) } }
+        let p = path + "/" + file
+        try data.write(to: URL(fileURLWithPath: p))
+        return p
+    }
+}
+
+@Suite("tessera evaluate")
+struct EvaluateCLITests {
+    func square(_ x: Int, _ y: Int) -> UInt8 { (4..<12).contains(x) && (4..<12).contains(y) ? 255 : 0 }
+
+    @Test("a clean set: table, CSV, JSON to stdout, and exit 0")
+    func clean() throws {
+        let s = try CLIScratch()
+        _ = try s.folder("pred"); _ = try s.folder("truth")
+        try s.pgm("truth/a.pgm", width: 16, height: 16, square)
+        try s.pgm("pred/a.pgm", width: 16, height: 16) { x, y in (5..<12).contains(x) && (4..<12).contains(y) ? 255 : 0 }
+        let r = try tessera(["evaluate", s.path + "/pred", s.path + "/truth", "--csv", s.path + "/out/m.csv", "--json", "-"])
+        #expect(r.status == 0, "\(r.err)")
+        let summary = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+        let classes = summary?["classes"] as? [[String: Any]]
+        let micro = classes?.first?["micro"] as? [String: Any]
+        // TP 56, FP 0, FN 8: IoU 56/64.
+        #expect((micro?["iou"] as? Double).map { abs($0 - 56.0 / 64.0) < 1e-12 } == true)
+        #expect(r.err.contains("IoU"))
+        let csv = try String(contentsOfFile: s.path + "/out/m.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("image,prediction,truth,kind,class,tp,fp,fn,tn,iou"))
+        #expect(csv.contains(",56,0,8,192,"))
+    }
+
+    @Test("missing partners, a size mismatch and an unreadable file: named, counted, the rest evaluated, exit 2")
+    func badInputs() throws {
+        let s = try CLIScratch()
+        _ = try s.folder("pred"); _ = try s.folder("truth")
+        try s.pgm("truth/good.pgm", width: 16, height: 16, square)
+        try s.pgm("pred/good.pgm", width: 16, height: 16, square)
+        try s.pgm("pred/lonely.pgm", width: 16, height: 16, square)
+        try s.pgm("truth/orphan.pgm", width: 16, height: 16, square)
+        try s.pgm("truth/small.pgm", width: 8, height: 8) { _, _ in 0 }
+        try s.pgm("pred/small.pgm", width: 16, height: 16, square)
+        try s.pgm("truth/broken.pgm", width: 16, height: 16, square)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: s.path + "/pred/broken.png"))
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: s.path + "/pred/README.txt"))
+        let r = try tessera(["evaluate", s.path + "/pred", s.path + "/truth"])
+        #expect(r.status == 2)
+        #expect(r.err.contains("pred/lonely.pgm: no ground truth"))
+        #expect(r.err.contains("truth/orphan.pgm: no prediction"))
+        #expect(r.err.contains("size mismatch: prediction 16×16, ground truth 8×8"))
+        #expect(r.err.contains("pred/broken.png"))
+        #expect(r.err.contains("README.txt: not an image, ignored"))
+        #expect(r.err.contains("4 inputs failed"))
+        #expect(r.out.contains("1 pair evaluated"))
+    }
+
+    @Test("empty or missing folders exit 1 with a clear line")
+    func emptyFolders() throws {
+        let s = try CLIScratch()
+        let empty = try s.folder("empty")
+        try s.pgm("t.pgm", width: 4, height: 4) { _, _ in 0 }
+        let r = try tessera(["evaluate", empty, s.path + "/t.pgm"])
+        #expect(r.status == 1 && r.err.contains("no image files among the predictions"))
+        let m = try tessera(["evaluate", s.path + "/nope", s.path + "/t.pgm"])
+        #expect(m.status == 1 && m.err.contains("nope: no such file or folder"))
+    }
+
+    @Test("out-of-range options are usage errors (64)")
+    func usage() throws {
+        #expect(try tessera(["evaluate", "a", "b", "--threshold", "1.5"]).status == 64)
+        #expect(try tessera(["evaluate", "a", "b", "--empty", "maybe"]).status == 64)
+        #expect(try tessera(["evaluate", "a", "b", "--classes", "4", "--sweep"]).status == 64)
+    }
+
+    @Test("--sweep writes CSV, SVG and PNG and names the best-F1 threshold")
+    func sweep() throws {
+        let s = try CLIScratch()
+        _ = try s.folder("pred"); _ = try s.folder("truth")
+        try s.pgm("truth/a.pgm", width: 16, height: 16, square)
+        try s.pgm("pred/a.pgm", width: 16, height: 16) { x, y in square(x, y) == 255 ? UInt8(150 + x) : UInt8(10 * (x % 12)) }
+        let prefix = s.path + "/charts/sweep"
+        let r = try tessera(["evaluate", s.path + "/pred", s.path + "/truth", "--sweep", "--sweep-out", prefix])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("best F1"))
+        let csv = try String(contentsOfFile: prefix + ".csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 102)
+        let svg = try String(contentsOfFile: prefix + ".svg", encoding: .utf8)
+        #expect(svg.contains("<svg") && svg.contains("best F1"))
+        let png = try Data(contentsOf: URL(fileURLWithPath: prefix + ".png"))
+        #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+}

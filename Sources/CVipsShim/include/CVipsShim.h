@@ -39,6 +39,7 @@ int tsr_zoom(VipsImage *in, VipsImage **out, int xfac, int yfac);
 // Statistics
 int tsr_stats(VipsImage *in, VipsImage **out);
 int tsr_hist_find(VipsImage *in, VipsImage **out, int band);
+int tsr_hist_find_indexed(VipsImage *in, VipsImage *index, VipsImage **out);
 int tsr_max(VipsImage *in, double *out);
 int tsr_min(VipsImage *in, double *out);
 

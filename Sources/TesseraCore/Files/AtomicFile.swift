@@ -1,0 +1,30 @@
+import Foundation
+
+/// Writes files under a temporary name in the destination folder and renames them into place, so
+/// an interrupted run never leaves a half-written file.
+public enum AtomicFile {
+    /// Writes `data` to `path` atomically, creating the parent folder if needed.
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())")
+            try data.write(to: temporary)
+            if rename(temporary.path, url.path) != 0 {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: temporary)
+                throw FolderError(path: path, message: "cannot rename into place: \(reason)")
+            }
+        } catch let error as FolderError {
+            throw error
+        } catch {
+            throw FolderError(path: path, message: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// Writes `text` (UTF-8) to `path` atomically.
+    public static func write(_ text: String, to path: String) throws {
+        try write(Data(text.utf8), to: path)
+    }
+}
