@@ -118,6 +118,13 @@ int tsr_maplut(VipsImage *in, VipsImage **out, VipsImage *lut) {
     return vips_maplut(in, out, lut, NULL);
 }
 
+int tsr_arrayjoin(VipsImage **in, VipsImage **out, int n, int across, int shim, double background) {
+    VipsArrayDouble *bg = vips_array_double_new(&background, 1);
+    int r = vips_arrayjoin(in, out, n, "across", across, "shim", shim, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    return r;
+}
+
 VipsImage *tsr_svgload_buffer(const void *data, size_t length, double dpi) {
     VipsImage *out = NULL;
     if (vips_svgload_buffer((void *)data, length, &out, "dpi", dpi, NULL)) return NULL;

@@ -12,9 +12,9 @@ public struct TesseraCommand: ParsableCommand {
 
             EXIT STATUS
               0   success
-              1   failure: nothing was produced (a missing folder, a bad option value)
-              2   finished, but some inputs failed; each was named on standard error
-              64  usage error: an unknown flag, a missing argument, a value out of range
+              1   nothing was produced (a missing folder, a bad settings file)
+              2   finished, but some inputs failed (each named on stderr)
+              64  usage error (an unknown flag, a value out of range)
             """,
         version: TesseraVersion.string,
         subcommands: [Prepare.self, Evaluate.self, Models.self]

@@ -15,14 +15,20 @@ extension Image {
         try linear(multiply: [factor], add: [0])
     }
 
-    /// `out = in × a + b` per band (a single value applies to every band); the result is float
-    /// unless `uint8` is set, in which case it is rounded and clipped to 0…255.
+    /// `out = in × a + b` per band; a single `a` or `b` applies to every band. The result is
+    /// float unless `uint8` is set, in which case it is truncated and clipped to 0…255.
     public func linear(multiply a: [Double], add b: [Double], uint8: Bool = false) throws -> Image {
-        precondition(a.count == b.count && !a.isEmpty, "linear needs one a and one b per band")
+        let n = max(a.count, b.count)
+        guard !a.isEmpty, !b.isEmpty, a.count == n || a.count == 1, b.count == n || b.count == 1 else {
+            throw ImagingError(operation: "linear", path: source,
+                               message: "needs one multiplier and one offset, or one per band (got \(a.count) and \(b.count))")
+        }
+        let aa = a.count == n ? a : Array(repeating: a[0], count: n)
+        let bb = b.count == n ? b : Array(repeating: b[0], count: n)
         return try derive("linear") {
             uint8
-                ? tsr_linear_uchar(pointer, $0, a, b, Int32(a.count))
-                : tsr_linear(pointer, $0, a, b, Int32(a.count))
+                ? tsr_linear_uchar(pointer, $0, aa, bb, Int32(n))
+                : tsr_linear(pointer, $0, aa, bb, Int32(n))
         }
     }
 

@@ -86,10 +86,19 @@ extension Image {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw ImagingError(operation: "load", path: path, message: "permission denied")
         }
-        guard let pointer = tsr_load_file(path, sequential ? 1 : 0) else {
+        _ = Vips.takeObjectWarnings()
+        let pointer = tsr_load_file(path, sequential ? 1 : 0)
+        let warnings = Vips.takeObjectWarnings()
+        guard let pointer else {
             throw ImagingError(operation: "load", path: path, message: Vips.takeErrorMessage())
         }
         let image = Image(owning: pointer, source: path)
+        if !warnings.isEmpty {
+            let zero = warnings.contains { $0.contains("\"0\"") && ($0.contains("'width'") || $0.contains("'height'")) }
+            throw ImagingError(operation: "load", path: path, message: zero
+                ? "the image has zero size (its header gives a width or height of 0)"
+                : "invalid image header: " + warnings[0])
+        }
         if image.width == 0 || image.height == 0 {
             throw ImagingError(operation: "load", path: path, message: "the image has zero size")
         }

@@ -1,6 +1,20 @@
 import CVips
 import CVipsShim
 import Foundation
+import Synchronization
+
+/// GLib-GObject warnings raised on each thread since it last asked (keyed by thread). A loader
+/// given an invalid header (a zero width, say) only warns through GLib and carries on with a
+/// default; ``Image/load(_:sequential:)`` turns those warnings into its error instead.
+private let objectWarnings = Mutex<[UInt: [String]]>([:])
+
+private func recordObjectWarning(
+    _ domain: UnsafePointer<gchar>?, _ level: GLogLevelFlags, _ message: UnsafePointer<gchar>?, _ data: gpointer?
+) {
+    let text = message.map { String(cString: $0) } ?? "GLib warning"
+    let thread = UInt(pthread_self())
+    objectWarnings.withLock { $0[thread, default: []].append(text) }
+}
 
 /// The libvips runtime: started once per process, on first use.
 ///
@@ -14,6 +28,8 @@ public enum Vips {
         }
         vips_cache_set_max(0)
         vips_cache_set_max_files(0)
+        let levels = GLogLevelFlags(rawValue: G_LOG_LEVEL_WARNING.rawValue | G_LOG_LEVEL_CRITICAL.rawValue)
+        g_log_set_handler("GLib-GObject", levels, recordObjectWarning, nil)
         if ProcessInfo.processInfo.environment["VIPS_LEAK"] != nil {
             // With VIPS_LEAK set, shutting down at exit makes libvips report every object still
             // alive on stderr; the test script fails on such a report.
@@ -48,6 +64,12 @@ public enum Vips {
         _ = started
         vips_cache_drop_all()
         return Int(tsr_object_count())
+    }
+
+    /// Takes the GLib-GObject warnings this thread raised since the last call.
+    static func takeObjectWarnings() -> [String] {
+        let thread = UInt(pthread_self())
+        return objectWarnings.withLock { $0.removeValue(forKey: thread) ?? [] }
     }
 
     /// Takes libvips' accumulated error text, clears the buffer, and returns it as one line.

@@ -161,6 +161,14 @@ struct ImageErrorTests {
         #expect(throws: ImagingError.self) { try Image.load(dir.file("e.jpg")) }
     }
 
+    @Test("a zero-sized image")
+    func zeroSized() throws {
+        let dir = try TemporaryFolder()
+        try Data("P5\n0 0\n255\n".utf8).write(to: URL(fileURLWithPath: dir.file("z.pgm")))
+        let error = #expect(throws: ImagingError.self) { try Image.load(dir.file("z.pgm")) }
+        #expect(error?.message.contains("zero size") == true)
+    }
+
     @Test("a folder")
     func folder() throws {
         let dir = try TemporaryFolder()

@@ -55,6 +55,7 @@ int tsr_black(VipsImage **out, int width, int height, int bands);
 int tsr_maplut(VipsImage *in, VipsImage **out, VipsImage *lut);
 
 // Rendering
+int tsr_arrayjoin(VipsImage **in, VipsImage **out, int n, int across, int shim, double background);
 VipsImage *tsr_svgload_buffer(const void *data, size_t length, double dpi);
 
 // Runtime

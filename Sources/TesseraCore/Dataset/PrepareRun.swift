@@ -1,0 +1,195 @@
+import Foundation
+import TesseraImaging
+
+/// Where `prepare` reads and writes, and how it treats an existing output.
+public struct PrepareInputs: Sendable {
+    public var images: String
+    public var masks: String?
+    public var output: String
+    public var overwrite = false
+    public var resume = false
+    public var workers = Batch.cores
+
+    public init(images: String, masks: String?, output: String) {
+        self.images = images
+        self.masks = masks
+        self.output = output
+    }
+}
+
+/// What a `prepare` run did.
+public struct PrepareReport: Sendable {
+    public var sources = 0
+    public var prepared = 0
+    public var failures: [PrepareFailure] = []
+    /// Per source, what was noticed (dropped alpha, repaired masks, …).
+    public var notes: [(source: String, note: String)] = []
+    /// Files that are not images, and masks with no image: ignored.
+    public var ignored: [String] = []
+    public var tiles = 0
+    /// The manifest's rows, in order.
+    public var rows: [ManifestRow] = []
+    public var written = 0
+    public var kept = 0
+    public var classCounts: [UInt64] = []
+    public var scan = DatasetScan(bands: 3, meanPixel: nil)
+}
+
+/// The `prepare` pipeline from folders to a dataset folder.
+public enum PrepareRun {
+    static let stateFile = ".tessera-prepare.json"
+
+    /// Runs the whole preparation. Per-source failures are collected in the report; problems that
+    /// stop the run (a missing folder, an existing output) are thrown as ``FolderError``.
+    public static func run(settings: PrepareSettings, inputs: PrepareInputs,
+                           phase: (@Sendable (String, Int) -> Void)? = nil,
+                           progress: (@Sendable (Int) -> Void)? = nil) throws -> PrepareReport {
+        if let problem = settings.problem() { throw FolderError(path: "settings", message: problem) }
+        let imageFolder = try ImageFolder(inputs.images)
+        guard !imageFolder.files.isEmpty || !imageFolder.ambiguous.isEmpty else {
+            throw FolderError(path: inputs.images, message: "no image files here (PNG, JPEG, TIFF, WebP, …)")
+        }
+        let maskFolder = try inputs.masks.map { try ImageFolder($0) }
+        var report = PrepareReport()
+        report.ignored = imageFolder.ignored + (maskFolder?.ignored ?? [])
+        for (name, paths) in imageFolder.ambiguous.sorted(by: { $0.key < $1.key }) {
+            report.failures.append(PrepareFailure(path: paths.joined(separator: ", "), message: "several images are named '\(name)'; keep one"))
+        }
+        var sources: [PrepareSource] = []
+        for name in imageFolder.names {
+            let image = imageFolder.files[name]!
+            if let maskFolder {
+                guard let mask = maskFolder.files[name] else {
+                    let why = maskFolder.ambiguous[name].map { "several masks are named '\(name)' (\($0.joined(separator: ", "))); keep one" }
+                        ?? "no mask named '\(name)' in \(maskFolder.path)"
+                    report.failures.append(PrepareFailure(path: image, message: why))
+                    continue
+                }
+                sources.append(PrepareSource(name: name, imagePath: image, maskPath: mask))
+            } else {
+                sources.append(PrepareSource(name: name, imagePath: image, maskPath: nil))
+            }
+        }
+        if let maskFolder {
+            for name in maskFolder.names where imageFolder.files[name] == nil && imageFolder.ambiguous[name] == nil {
+                report.ignored.append(maskFolder.files[name]! + " (a mask with no image)")
+            }
+        }
+        report.sources = sources.count + report.failures.count
+        try prepareOutput(settings: settings, inputs: inputs)
+
+        phase?("scan", sources.count)
+        let (scan, scanFailures) = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
+            .scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? progress : nil)
+        report.scan = scan
+        let readable = sources.filter { scanFailures[$0.name] == nil }
+        report.failures += sources.compactMap { scanFailures[$0.name] }
+
+        let folds = assignFolds(sources.map(\.name), folds: settings.folds, seed: settings.seed)
+        let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
+        phase?("prepare", readable.count)
+        let results = Batch.map(readable, workers: inputs.workers, progress: progress) { source in
+            try preparer.prepare(source, scan: scan, fold: folds[source.name] ?? 0)
+        }
+        var rows: [ManifestRow] = []
+        report.classCounts = [UInt64](repeating: 0, count: settings.classes)
+        for (source, result) in zip(readable, results) {
+            switch result {
+            case .success(let prepared):
+                report.prepared += 1
+                rows += prepared.rows
+                report.written += prepared.written
+                report.kept += prepared.kept
+                for c in 0..<settings.classes { report.classCounts[c] += prepared.classCounts[c] }
+                report.notes += prepared.notes.map { (source.name, $0) }
+            case .failure(let error):
+                let path = (error as? PrepareFailure)?.path ?? (error as? MaskError)?.path ?? (error as? ImagingError)?.path ?? source.imagePath
+                report.failures.append(PrepareFailure(path: path, message: DatasetPreparer.reason(error)))
+            }
+        }
+        report.tiles = rows.count
+        report.rows = rows
+        let manifest = ([ManifestRow.csvHeader] + rows.map(\.csvLine)).joined(separator: "\n") + "\n"
+        try AtomicFile.write(manifest, to: inputs.output + "/manifest.csv")
+        try AtomicFile.write(try datasetJSON(settings: settings, report: report, folds: folds, readable: readable, hasMasks: inputs.masks != nil),
+                             to: inputs.output + "/dataset.json")
+        return report
+    }
+
+    /// Creates the output folder, or checks that an existing one may be used.
+    static func prepareOutput(settings: PrepareSettings, inputs: PrepareInputs) throws {
+        let fm = FileManager.default
+        let out = inputs.output
+        let statePath = out + "/" + stateFile
+        let state = try stateJSON(settings: settings, inputs: inputs)
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FolderError(path: out, message: "exists and is not a folder") }
+            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
+            if !contents.isEmpty {
+                if inputs.resume {
+                    guard let previous = fm.contents(atPath: statePath) else {
+                        throw FolderError(path: out, message: "holds no interrupted prepare run to resume (\(stateFile) is missing); use --overwrite to start again")
+                    }
+                    guard previous == state else {
+                        throw FolderError(path: out, message: "was prepared with other settings or inputs (see \(stateFile)); resume with the same ones, or use --overwrite")
+                    }
+                    return
+                } else if inputs.overwrite {
+                    for item in ["images", "masks", "manifest.csv", "dataset.json", stateFile] {
+                        try? fm.removeItem(atPath: out + "/" + item)
+                    }
+                } else {
+                    throw FolderError(path: out, message: "already exists and is not empty; pass --overwrite to replace the dataset in it, or --resume to finish an interrupted run")
+                }
+            }
+        }
+        do {
+            try fm.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
+            if inputs.masks != nil { try fm.createDirectory(atPath: out + "/masks", withIntermediateDirectories: true) }
+        } catch {
+            throw FolderError(path: out, message: "cannot create the output folder: \(error.localizedDescription)")
+        }
+        try AtomicFile.write(state, to: statePath)
+    }
+
+    static func encodedSettings(_ settings: PrepareSettings) throws -> Any {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try JSONSerialization.jsonObject(with: encoder.encode(settings))
+    }
+
+    static func stateJSON(settings: PrepareSettings, inputs: PrepareInputs) throws -> Data {
+        let object: [String: Any] = [
+            "settings": try encodedSettings(settings),
+            "images": inputs.images, "masks": inputs.masks ?? NSNull(),
+        ]
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    static func datasetJSON(settings: PrepareSettings, report: PrepareReport, folds: [String: Int],
+                            readable: [PrepareSource], hasMasks: Bool) throws -> Data {
+        let failed = Set(report.failures.map(\.path))
+        let prepared = readable.filter { !failed.contains($0.imagePath) && !failed.contains($0.maskPath ?? "") }
+        var foldSizes = [Int](repeating: 0, count: max(settings.folds, 1))
+        for source in prepared { foldSizes[folds[source.name] ?? 0] += 1 }
+        var object: [String: Any] = [
+            "tessera": TesseraVersion.string,
+            "libvips": Vips.version,
+            "settings": try encodedSettings(settings),
+            "bands": report.scan.bands,
+            "sources": ["found": report.sources, "prepared": report.prepared, "failed": report.failures.count],
+            "tiles": report.tiles,
+            "folds": foldSizes,
+        ]
+        if let mean = report.scan.meanPixel {
+            object["mean_pixel"] = ["unit": mean, "uint8": mean.map { ($0 * 255 * 1000).rounded() / 1000 }]
+        }
+        if hasMasks {
+            object["classes"] = settings.classes
+            object["class_pixel_counts"] = report.classCounts
+            object["mask_encoding"] = settings.classes == 2 ? "0 background, 255 foreground" : "class index per pixel"
+        }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
+    }
+}

@@ -1,0 +1,95 @@
+import CVips
+import Foundation
+import CVipsShim
+
+/// How the area around an image is filled when it is enlarged.
+public enum ImageExtend: Sendable, Equatable {
+    /// A constant value per band (zero, or the dataset's mean pixel).
+    case constant([Double])
+    /// The nearest edge pixel repeated.
+    case edge
+
+    var vips: VipsExtend {
+        switch self {
+        case .constant: VIPS_EXTEND_BACKGROUND
+        case .edge: VIPS_EXTEND_COPY
+        }
+    }
+}
+
+/// How samples between pixels are computed by ``Image/affine(_:outputSize:interpolation:background:)``.
+public enum Interpolation: String, Sendable {
+    /// Bilinear: for images.
+    case bilinear
+    /// Nearest neighbour: for masks, which must not gain values outside their label set.
+    case nearest
+}
+
+/// A 2-D affine map `out = M · in + t`, with `M = [a b; c d]` and `t = (dx, dy)`, in pixels.
+public struct AffineTransform: Sendable, Equatable {
+    public var a: Double, b: Double, c: Double, d: Double, dx: Double, dy: Double
+
+    public init(a: Double, b: Double, c: Double, d: Double, dx: Double, dy: Double) {
+        (self.a, self.b, self.c, self.d, self.dx, self.dy) = (a, b, c, d, dx, dy)
+    }
+
+    /// A rotation by `degrees` (counter-clockwise as seen on screen, y pointing down) about
+    /// `centre`, followed by a shift of `(shiftX, shiftY)`.
+    public static func rotation(degrees: Double, centre: (x: Double, y: Double), shiftX: Double = 0, shiftY: Double = 0) -> AffineTransform {
+        let r = degrees * .pi / 180
+        let (cosine, sine) = (cos(r), sin(r))
+        // Screen coordinates have y down, so a counter-clockwise turn is [cos sin; -sin cos].
+        let (a, b, c, d) = (cosine, sine, -sine, cosine)
+        return AffineTransform(
+            a: a, b: b, c: c, d: d,
+            dx: centre.x - (a * centre.x + b * centre.y) + shiftX,
+            dy: centre.y - (c * centre.x + d * centre.y) + shiftY)
+    }
+
+    /// Where the point `(x, y)` goes.
+    public func apply(_ x: Double, _ y: Double) -> (x: Double, y: Double) {
+        (a * x + b * y + dx, c * x + d * y + dy)
+    }
+}
+
+extension Image {
+    /// The image placed at `(x, y)` in a `width × height` canvas, the rest filled by `extend`.
+    public func embedded(x: Int, y: Int, width: Int, height: Int, extend: ImageExtend) throws -> Image {
+        var background: [Double] = [0]
+        if case .constant(let values) = extend { background = values.isEmpty ? [0] : values }
+        return try derive("embed") {
+            tsr_embed(pointer, $0, Int32(x), Int32(y), Int32(width), Int32(height), extend.vips,
+                      background, Int32(background.count))
+        }
+    }
+
+    /// The rectangle `(left, top, width, height)`, which must lie inside the image.
+    public func cropped(left: Int, top: Int, width: Int, height: Int) throws -> Image {
+        try derive("extract_area") {
+            tsr_extract_area(pointer, $0, Int32(left), Int32(top), Int32(width), Int32(height))
+        }
+    }
+
+    /// Mirrored left–right (`horizontal`) or top–bottom.
+    public func flipped(horizontal: Bool) throws -> Image {
+        try derive("flip") {
+            tsr_flip(pointer, $0, horizontal ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL)
+        }
+    }
+
+    /// The image mapped through `transform` into an output of `outputSize` (whose top-left is the
+    /// output origin). Areas that map from outside the image get `background`.
+    public func affine(_ transform: AffineTransform, outputSize: (width: Int, height: Int),
+                       interpolation: Interpolation, background: [Double]) throws -> Image {
+        guard let interpolator = vips_interpolate_new(interpolation.rawValue) else {
+            throw ImagingError(operation: "affine", path: source, message: Vips.takeErrorMessage())
+        }
+        defer { g_object_unref(interpolator) }
+        let fill = background.isEmpty ? [0] : background
+        return try derive("affine") {
+            tsr_affine(pointer, $0, transform.a, transform.b, transform.c, transform.d,
+                       transform.dx, transform.dy, 0, 0, Int32(outputSize.width), Int32(outputSize.height),
+                       interpolator, fill, Int32(fill.count))
+        }
+    }
+}
