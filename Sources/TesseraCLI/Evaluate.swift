@@ -132,7 +132,9 @@ struct Evaluate: ParsableCommand {
         }
 
         let workers = threads ?? Batch.cores
-        if workers > 1 { Vips.setConcurrency(1) }
+        // Parallelism comes from files; libvips' own thread pool costs more than it gives
+        // on operations this small.
+        Vips.setConcurrency(1)
         let evaluator = PairEvaluator(settings: settings)
         let items = pairing.pairs.map { PairItem(name: $0.name, prediction: $0.first, truth: $0.second) }
         let progress = items.count >= 20 ? ProgressReporter(total: items.count, label: "evaluate") : nil

@@ -152,7 +152,9 @@ struct Prepare: ParsableCommand {
         inputs.overwrite = overwrite
         inputs.resume = resume
         inputs.workers = threads ?? Batch.cores
-        if inputs.workers > 1 { Vips.setConcurrency(1) }
+        // Parallelism comes from files; libvips' own thread pool costs more than it gives
+        // on operations this small.
+        Vips.setConcurrency(1)
 
         let bar = ProgressBox()
         let report: PrepareReport

@@ -44,3 +44,4 @@ extension Image {
         return counts
     }
 }
+

@@ -1,4 +1,5 @@
 import CVips
+import CVipsShim
 
 /// The numeric type of one image sample.
 public enum PixelFormat: String, Sendable, CaseIterable, Codable {

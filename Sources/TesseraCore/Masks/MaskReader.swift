@@ -83,23 +83,31 @@ public struct MaskReader: Sendable {
             }
         }
         let histogram = try gray.histogram()
+        let labelling = try classify(histogram: histogram, path: path)
+        notes += labelling.notes
+        let (encoding, table) = (labelling.encoding, labelling.table)
         let present = histogram.indices.filter { histogram[$0] > 0 }
-        let (encoding, table) = labelTable(present: present, histogram: histogram)
-        let strays = present.filter { !encoding.contains($0) }
-        if !strays.isEmpty {
-            let description = describeStrays(strays, histogram: histogram, encoding: encoding, path: path)
-            switch policy {
-            case .refuse:
-                throw MaskError(path: path, message: description
-                    + "; fix the mask or pass --mask-policy repair to snap them to the nearest label")
-            case .repair:
-                notes.append("repaired: " + description + ", snapped to the nearest label")
-            }
-        }
         var labelCounts = [UInt64](repeating: 0, count: classes)
         for value in present { labelCounts[Int(table[value])] += histogram[value] }
         let labels = try gray.mapped(through: table)
         return LabelMask(labels: labels, classes: classes, encoding: encoding, labelCounts: labelCounts, notes: notes)
+    }
+
+    /// Decides, from the histogram of an 8-bit mask, which raw value stands for each label and
+    /// how every value maps to a label; stray values are refused or noted as the policy says.
+    public func classify(histogram: [UInt64], path: String) throws -> (encoding: [Int], table: [UInt8], notes: [String]) {
+        let present = histogram.indices.filter { histogram[$0] > 0 }
+        let (encoding, table) = labelTable(present: present, histogram: histogram)
+        let strays = present.filter { !encoding.contains($0) }
+        guard !strays.isEmpty else { return (encoding, table, []) }
+        let description = describeStrays(strays, histogram: histogram, encoding: encoding, path: path)
+        switch policy {
+        case .refuse:
+            throw MaskError(path: path, message: description
+                + "; fix the mask or pass --mask-policy repair to snap them to the nearest label")
+        case .repair:
+            return (encoding, table, ["repaired: " + description + ", snapped to the nearest label"])
+        }
     }
 
     /// The raw value of each label, and the table mapping every 8-bit value to the nearest label.

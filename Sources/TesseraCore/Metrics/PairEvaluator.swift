@@ -74,6 +74,22 @@ public struct PairEvaluator: Sendable {
 
     // MARK: Binary
 
+    /// Names the kind of an 8/16-bit prediction from its histogram and returns the value that
+    /// stands for probability 1: 1 for 0/1 masks, else the format's largest value.
+    static func integerKind(_ histogram: [UInt64], format: PixelFormat, into result: inout PairEvaluation) -> Int {
+        let present = histogram.indices.filter { histogram[$0] > 0 }
+        if format == .uint8 && present.allSatisfy({ $0 <= 1 }) {
+            result.predictionKind = "binary mask (0/1)"
+            return 1
+        }
+        if format == .uint8 && present.allSatisfy({ $0 == 0 || $0 == 255 }) {
+            result.predictionKind = "binary mask (0/255)"
+        } else {
+            result.predictionKind = "probability map (\(format == .uint8 ? 8 : 16)-bit)"
+        }
+        return Int(format.maxValue)
+    }
+
     private func evaluateBinary(_ image: Image, _ path: String, _ truth: LabelMask, into result: inout PairEvaluation) throws {
         var gray = image
         if gray.hasAlpha {
@@ -94,29 +110,22 @@ public struct PairEvaluator: Sendable {
             try countFloat(gray, truth, into: &result)
         case .uint8, .uint16:
             let histogram = try gray.histogram()
-            let maximum = gray.format == .uint8 && histogram[2...].allSatisfy({ $0 == 0 }) ? 1 : gray.format.maxValue
-            let present = Set(histogram.indices.filter { histogram[$0] > 0 })
-            if maximum == 1 {
-                result.predictionKind = "binary mask (0/1)"
-            } else if gray.format == .uint8 && present.isSubset(of: [0, 255]) {
-                result.predictionKind = "binary mask (0/255)"
-            } else {
-                result.predictionKind = "probability map (\(gray.format == .uint8 ? 8 : 16)-bit)"
-            }
-            try countIntegers(gray, histogram: histogram, maximum: Int(maximum), truth, into: &result)
+            let maximum = Self.integerKind(histogram, format: gray.format, into: &result)
+            let sums = try truth.labels.sums(indexedBy: gray)
+            var foreground = [UInt64](repeating: 0, count: histogram.count)
+            for v in 0..<min(histogram.count, sums.count) { foreground[v] = UInt64(sums[v]) }
+            countIntegers(histogram: histogram, foreground: foreground, maximum: maximum, into: &result)
         default:
             throw MaskError(path: path, message: "unsupported sample format \(gray.format.rawValue); "
                 + "use 8/16-bit PNG masks or float TIFF probability maps")
         }
     }
 
-    /// 8/16-bit predictions: per value `v`, how many pixels there are and how many of them are
-    /// foreground in the truth; a pixel is predicted foreground when `v > T·max`.
-    private func countIntegers(_ prediction: Image, histogram: [UInt64], maximum: Int, _ truth: LabelMask, into result: inout PairEvaluation) throws {
-        let foregroundSums = try truth.labels.sums(indexedBy: prediction)
+    /// 8/16-bit predictions from, per value `v`, the number of pixels (`histogram`) and of those
+    /// that are foreground in the truth (`foreground`); a pixel is predicted foreground when
+    /// `v / maximum > T`.
+    private func countIntegers(histogram: [UInt64], foreground: [UInt64], maximum: Int, into result: inout PairEvaluation) {
         let values = histogram.count
-        var foreground = [UInt64](repeating: 0, count: values)
-        for v in 0..<min(values, foregroundSums.count) { foreground[v] = UInt64(foregroundSums[v]) }
         // Cumulative counts from the top: above[v] = pixels with value ≥ v.
         var totalAbove = [UInt64](repeating: 0, count: values + 1)
         var foregroundAbove = [UInt64](repeating: 0, count: values + 1)
