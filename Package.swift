@@ -26,6 +26,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CMalloc",
+            path: "Sources/CMalloc"
+        ),
         .target(
             name: "CVipsShim",
             dependencies: ["CVips"],
@@ -66,7 +70,7 @@ let package = Package(
         .target(
             name: "TesseraCLI",
             dependencies: [
-                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels",
+                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -79,9 +83,13 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .target(
+            name: "TesseraTestSupport",
+            path: "Tests/TesseraTestSupport"
+        ),
         .testTarget(
             name: "TesseraImagingTests",
-            dependencies: ["TesseraImaging", "CVips"],
+            dependencies: ["TesseraImaging", "CVips", "TesseraTestSupport"],
             path: "Tests/TesseraImagingTests"
         ),
         .testTarget(
@@ -91,13 +99,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold", "TesseraTestSupport"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "TesseraCLITests",
-            dependencies: ["TesseraCLI"],
+            dependencies: ["TesseraTestSupport"],
             path: "Tests/TesseraCLITests"
         ),
     ],

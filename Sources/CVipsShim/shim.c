@@ -8,9 +8,9 @@ VipsImage *tsr_load_file(const char *path, int sequential) {
 VipsImage *tsr_load_buffer(const void *data, size_t length) {
     return vips_image_new_from_buffer(data, length, "", "fail_on", VIPS_FAIL_ON_ERROR, NULL);
 }
-int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth) {
+int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter) {
     return vips_pngsave(in, path, "compression", compression, "bitdepth", bitdepth,
-                        "strip", TRUE, NULL);
+                        "filter", filter, "strip", TRUE, NULL);
 }
 int tsr_jpegsave(VipsImage *in, const char *path, int quality) {
     return vips_jpegsave(in, path, "Q", quality, "strip", TRUE, NULL);

@@ -166,7 +166,12 @@ extension Image {
     /// The file is written under a temporary name in the same folder and renamed into place, so an
     /// interrupted run never leaves a half-written file at `path`. 16-bit images are written as
     /// 16-bit PNG/TIFF; float images as float TIFF.
-    public func save(to path: String, quality: Int = 92) throws {
+    ///
+    /// - Parameters:
+    ///   - quality: JPEG and WebP quality (1…100).
+    ///   - pngCompression: zlib level for PNG (0…9). PNGs are written without row filters: on
+    ///     photographs and tiles that is as small as adaptive filtering at a fraction of the time.
+    public func save(to path: String, quality: Int = 92, pngCompression: Int = 6) throws {
         try Vips.start()
         guard let fileFormat = ImageFileFormat(path: path) else {
             throw ImagingError(
@@ -181,7 +186,10 @@ extension Image {
         case .png:
             let depth: Int32 = (format == .uint16 || format == .int16) ? 16 : 8
             let image = try castForSave(depth == 16 ? .uint16 : .uint8)
-            try image.check("save", path: path) { tsr_pngsave(image.pointer, temporary, 6, depth) }
+            let level = Int32(min(max(pngCompression, 0), 9))
+            try image.check("save", path: path) {
+                tsr_pngsave(image.pointer, temporary, level, depth, Int32(VIPS_FOREIGN_PNG_FILTER_NONE.rawValue))
+            }
         case .jpeg:
             let image = try castForSave(.uint8).withoutAlpha()
             try image.check("save", path: path) { tsr_jpegsave(image.pointer, temporary, Int32(quality)) }

@@ -1,3 +1,4 @@
 import TesseraCLI
 
+ProcessSetup.configure()
 TesseraCommand.main()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraTestSupport
 
 /// Runs the built `tessera` binary and returns its exit status, standard output and error.
 func tessera(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
@@ -87,21 +88,11 @@ struct CLITests {
     }
 }
 
-/// A scratch folder with helpers to write masks through the `tessera` binary's own dependencies
-/// would couple the tests to the library; masks are written as raw PGM files instead, which
-/// libvips reads.
-final class CLIScratch {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "tessera-cli-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func folder(_ name: String) throws -> String {
-        let p = path + "/" + name
-        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
+/// Masks for the command-line tests are written as raw PGM files, which libvips reads, so these
+/// tests need nothing but the binary.
+typealias CLIScratch = TemporaryFolder
+
+extension TemporaryFolder {
     /// Writes an 8-bit gray PGM.
     @discardableResult
     func pgm(_ file: String, width: Int, height: Int, _ value: (Int, Int) -> UInt8) throws -> String {

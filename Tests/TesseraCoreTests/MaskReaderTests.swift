@@ -1,15 +1,13 @@
 import Foundation
 import Testing
 import TesseraImaging
+import TesseraTestSupport
 @testable import TesseraCore
 
-final class Scratch {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "tessera-core-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+typealias Scratch = TemporaryFolder
+
+extension TemporaryFolder {
+    /// Writes an image of 8-bit samples and returns its path.
     func write(_ name: String, _ samples: [UInt8], width: Int, height: Int, bands: Int = 1) throws -> String {
         let file = path + "/" + name
         try Image(bytes: samples, width: width, height: height, bands: bands).save(to: file, quality: 75)

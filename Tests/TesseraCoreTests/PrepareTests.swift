@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraImaging
+import TesseraTestSupport
 @testable import TesseraCore
 
 @Suite("Tile grid")
@@ -43,14 +44,13 @@ struct TileGridTests {
 
 /// A scratch dataset of synthetic images and masks, written through libvips.
 final class Dataset {
-    let root: String
+    let scratch: TemporaryFolder
+    var root: String { scratch.path }
     init() throws {
-        root = NSTemporaryDirectory() + "tessera-prepare-" + UUID().uuidString
-        for folder in ["images", "masks"] {
-            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
-        }
+        scratch = try TemporaryFolder("prepare")
+        try scratch.folder("images")
+        try scratch.folder("masks")
     }
-    deinit { try? FileManager.default.removeItem(atPath: root) }
     var images: String { root + "/images" }
     var masks: String { root + "/masks" }
     func out(_ name: String = "out") -> String { root + "/" + name }

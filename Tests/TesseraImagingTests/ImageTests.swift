@@ -1,17 +1,7 @@
 import Foundation
 import Testing
+import TesseraTestSupport
 @testable import TesseraImaging
-
-/// A fresh temporary folder, removed when the test's scope ends.
-final class TemporaryFolder {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "tessera-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
 
 /// A deterministic gradient pattern with `bands` bands.
 func pattern(width: Int, height: Int, bands: Int) -> [UInt8] {

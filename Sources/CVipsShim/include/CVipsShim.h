@@ -9,7 +9,7 @@
 // Loading and saving
 VipsImage *tsr_load_file(const char *path, int sequential);
 VipsImage *tsr_load_buffer(const void *data, size_t length);
-int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth);
+int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter);
 int tsr_jpegsave(VipsImage *in, const char *path, int quality);
 int tsr_tiffsave(VipsImage *in, const char *path);
 int tsr_webpsave(VipsImage *in, const char *path, int quality, int lossless);

@@ -292,11 +292,11 @@ public struct DatasetPreparer: Sendable {
         if resume && exists {
             result.kept += 1
         } else {
-            try tile.save(to: imagePath)
+            try tile.save(to: imagePath, pngCompression: settings.pngCompression)
             if let mask, let maskPath {
                 // Binary masks are written 0/255 (viewable); label masks as class indices.
                 let encoded = settings.classes == 2 ? try mask.linear(multiply: [255], add: [0], uint8: true) : mask
-                try encoded.save(to: maskPath)
+                try encoded.save(to: maskPath, pngCompression: settings.pngCompression)
             }
             result.written += 1
         }

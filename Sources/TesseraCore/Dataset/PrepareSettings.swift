@@ -86,13 +86,15 @@ public struct PrepareSettings: Codable, Sendable, Equatable {
     /// 2 for binary masks, N ≥ 3 for label masks.
     public var classes: Int = 2
     public var maskPolicy: MaskPolicy = .refuse
+    /// zlib level of the PNG tiles, 0…9: 1 is fast, higher levels are slower and a little smaller.
+    public var pngCompression: Int = 1
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case pad, padFill = "pad_fill", color, tileSize = "tile_size", overlap, tileEdge = "tile_edge"
         case augment, rotate, shift, flip, augmentFill = "augment_fill", folds, seed, classes
-        case maskPolicy = "mask_policy"
+        case maskPolicy = "mask_policy", pngCompression = "png_compression"
     }
 
     /// The keys a settings file may use.
@@ -116,6 +118,7 @@ public struct PrepareSettings: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? d.classes
         maskPolicy = try c.decodeIfPresent(MaskPolicy.self, forKey: .maskPolicy) ?? d.maskPolicy
+        pngCompression = try c.decodeIfPresent(Int.self, forKey: .pngCompression) ?? d.pngCompression
     }
 
     /// The first problem with these settings, as a sentence naming the setting, or nil.
@@ -130,6 +133,7 @@ public struct PrepareSettings: Codable, Sendable, Equatable {
         if !(shift.isFinite && (0...1).contains(shift)) { return "shift must lie in 0…1 (a fraction of the tile), got \(shift)" }
         if folds < 1 { return "folds must be at least 1, got \(folds)" }
         if !(2...256).contains(classes) { return "classes must lie in 2…256, got \(classes)" }
+        if !(0...9).contains(pngCompression) { return "png_compression must lie in 0…9, got \(pngCompression)" }
         return nil
     }
 
