@@ -31,5 +31,5 @@ line("albumentations + OpenCV, 1 process", r1)
 line("albumentations + OpenCV, 2 processes", r2)
 print(f"ratio: {r1['median_s'] / t['median_s']:.2f}x the 1-process reference, {r2['median_s'] / t['median_s']:.2f}x the 2-process reference")
 print(f"tessera peak RSS: {ts['peak_rss_mb']:.0f} MB for 10 images, {t['peak_rss_mb']:.0f} MB for {n}")
-print("(the reference's RSS is its main process only; its worker processes add their own)")
+print("(peak RSS is that of the largest process: wait4 reports the process and its reaped children)")
 PY

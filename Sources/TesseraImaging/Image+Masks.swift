@@ -21,8 +21,19 @@ extension Image {
 
     /// Maps each 8-bit sample `v` to `table[v]` (`vips_maplut`). The result is 8-bit.
     public func mapped(through table: [UInt8]) throws -> Image {
-        precondition(table.count == 256, "mapped(through:) needs a 256-entry table")
-        let lut = try Image(bytes: table, width: 256, height: 1, bands: 1)
+        try mapped(throughEachBand: [table])
+    }
+
+    /// Maps each 8-bit sample `v` of band `b` to `tables[b][v]` (one table serves every band
+    /// when only one is given). The result is 8-bit.
+    public func mapped(throughEachBand tables: [[UInt8]]) throws -> Image {
+        guard !tables.isEmpty, tables.allSatisfy({ $0.count == 256 }), tables.count == 1 || tables.count == bands else {
+            throw ImagingError(operation: "maplut", path: source,
+                               message: "needs one 256-entry table, or one per band (\(bands))")
+        }
+        var interleaved = [UInt8](repeating: 0, count: 256 * tables.count)
+        for (b, table) in tables.enumerated() { for v in 0..<256 { interleaved[v * tables.count + b] = table[v] } }
+        let lut = try Image(bytes: interleaved, width: 256, height: 1, bands: tables.count)
         let input = try cast(to: .uint8)
         return try input.derive("maplut") { tsr_maplut(input.pointer, $0, lut.pointer) }
     }

@@ -45,3 +45,20 @@ extension Image {
     }
 }
 
+extension Image {
+    /// One 256-entry histogram per band of an 8-bit image, in one pass (`vips_hist_find`).
+    public func bandHistograms() throws -> [[UInt64]] {
+        guard format == .uint8 else {
+            throw ImagingError(operation: "histogram", path: source, message: "needs an 8-bit image, not \(format.rawValue)")
+        }
+        let table = try derive("hist_find") { tsr_hist_find(pointer, $0, -1) }
+        let values = try table.doublePixels()
+        let n = bands
+        return (0..<n).map { band in
+            var counts = stride(from: band, to: values.count, by: n).map { UInt64(values[$0]) }
+            if counts.count < 256 { counts += [UInt64](repeating: 0, count: 256 - counts.count) }
+            return counts
+        }
+    }
+}
+

@@ -112,6 +112,23 @@ struct PrepareTests {
         #expect(expected.contains(255), "the case exercises clipping")
     }
 
+    @Test("16-bit gray-world follows the same formula")
+    func grayWorld16() throws {
+        let samples: [UInt16] = [40000, 20000, 2000, 36000, 18000, 1000, 65000, 30000, 1500, 1000, 60000, 40000]
+        let image = try Image(uint16: samples, width: 2, height: 2, bands: 3)
+        var settings = PrepareSettings()
+        settings.color = .grayWorld
+        let out = try DatasetPreparer(settings: settings, output: "", resume: false).correctColour(image).image
+        #expect(out.format == .uint16)
+        var means = [Double](repeating: 0, count: 3)
+        for i in 0..<4 { for c in 0..<3 { means[c] += Double(samples[i * 3 + c]) / 4 } }
+        let gray = means.reduce(0, +) / 3
+        let expected = samples.enumerated().map { i, v in min(65535, (Double(v) * gray / means[i % 3] + 0.5).rounded(.down)) }
+        let got = try out.doublePixels()
+        for (g, e) in zip(got, expected) { #expect(abs(g - e) <= 1, "\(g) vs \(e)") }
+        #expect(expected.contains(65535), "the case exercises clipping")
+    }
+
     @Test("rotated, shifted and flipped copies keep the marker on the mask, where the transform puts it")
     func alignment() throws {
         let d = try Dataset()

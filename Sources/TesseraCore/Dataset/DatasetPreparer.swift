@@ -116,10 +116,7 @@ public struct DatasetPreparer: Sendable {
         guard settings.needsMeanPixel else { return (DatasetScan(bands: bands, meanPixel: nil), failures) }
         let readable = sources.filter { failures[$0.name] == nil }
         let sums = Batch.map(readable, workers: workers, progress: progress) { source -> ([Double], Double) in
-            let image = try correctColour(try Self.normalize(try Image.load(source.imagePath), bands: bands).image).image
-            let stats = try image.bandStatistics()
-            let scale = image.format.maxValue
-            return (stats.map { $0.sum / scale }, Double(image.width * image.height))
+            try correctedSums(try Self.normalize(try Image.load(source.imagePath), bands: bands).image)
         }
         var total = [Double](repeating: 0, count: bands)
         var pixels = 0.0
@@ -138,17 +135,53 @@ public struct DatasetPreparer: Sendable {
 
     /// The image after colour constancy (gray-world when set): each channel `c` becomes
     /// `clip(floor(v · g / μc + 0.5))`, where `μc` is the channel's mean and `g` the mean of the
-    /// channel means. Gray images are returned unchanged, with a note.
+    /// channel means. Gray images are returned unchanged, with a note. 8-bit images are mapped
+    /// through one lookup table per channel, built from their histograms.
     public func correctColour(_ image: Image) throws -> (image: Image, notes: [String]) {
         guard settings.color == .grayWorld else { return (image, []) }
         guard image.bands == 3 else { return (image, ["gray image: gray-world leaves it unchanged"]) }
-        let means = try image.bandStatistics().map(\.mean)
-        let gray = means.reduce(0, +) / 3
-        let factors = means.map { $0 > 0 ? gray / $0 : 1 }
         if image.format == .uint8 {
-            return (try image.linear(multiply: factors, add: [0.5, 0.5, 0.5], uint8: true), [])
+            let tables = Self.grayWorldTables(try image.bandHistograms())
+            return (try image.mapped(throughEachBand: tables), [])
         }
-        return (try image.linear(multiply: factors, add: [0.5, 0.5, 0.5]).cast(to: .uint16), [])
+        let factors = Self.grayWorldFactors(try image.bandStatistics().map(\.mean))
+        return (try image.linear(multiply: factors, add: [0.5]).cast(to: .uint16), [])
+    }
+
+    /// `g / μc` per channel (1 for a channel whose mean is 0).
+    static func grayWorldFactors(_ means: [Double]) -> [Double] {
+        let gray = means.reduce(0, +) / Double(means.count)
+        return means.map { $0 > 0 ? gray / $0 : 1 }
+    }
+
+    /// Per channel, the 8-bit gray-world table `v → clip(floor(v · g / μc + 0.5))`, with the
+    /// channel means taken from the histograms.
+    static func grayWorldTables(_ histograms: [[UInt64]]) -> [[UInt8]] {
+        let means = histograms.map { h -> Double in
+            let n = h.reduce(0, +)
+            return n == 0 ? 0 : h.enumerated().reduce(0.0) { $0 + Double($1.offset) * Double($1.element) } / Double(n)
+        }
+        return grayWorldFactors(means).map { f in
+            (0..<256).map { v in UInt8(min(255, (Double(v) * f + 0.5).rounded(.down))) }
+        }
+    }
+
+    /// Per-band sums (in 0…1 units) and the pixel count of an image as it will be after colour
+    /// constancy. For 8-bit colour images under gray-world they come straight from the histograms
+    /// through the tables, so the first pass never builds the corrected image.
+    func correctedSums(_ image: Image) throws -> ([Double], Double) {
+        let pixels = Double(image.width * image.height)
+        if settings.color == .grayWorld, image.bands == 3, image.format == .uint8 {
+            let histograms = try image.bandHistograms()
+            let tables = Self.grayWorldTables(histograms)
+            let sums = (0..<3).map { b in
+                (0..<256).reduce(0.0) { $0 + Double(tables[b][$1]) * Double(histograms[b][$1]) } / 255
+            }
+            return (sums, pixels)
+        }
+        let corrected = try correctColour(image).image
+        let scale = corrected.format.maxValue
+        return (try corrected.bandStatistics().map { $0.sum / scale }, pixels)
     }
 
     /// Alpha dropped, converted to `bands` bands, 8 or 16 bits.
