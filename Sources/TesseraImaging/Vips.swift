@@ -52,9 +52,10 @@ public enum Vips {
     }
 
     /// Sets the number of worker threads libvips uses for one image pipeline (0 = libvips' default,
-    /// which is the number of cores).
+    /// which is the number of cores), unless the user set `VIPS_CONCURRENCY`, which wins.
     public static func setConcurrency(_ threads: Int) {
         _ = started
+        guard ProcessInfo.processInfo.environment["VIPS_CONCURRENCY"] == nil else { return }
         vips_concurrency_set(Int32(clamping: threads))
     }
 
