@@ -16,7 +16,7 @@ import TesseraTensor
 ///   needs and crops back. K = 1 for a binary model (sigmoid: the probability of foreground), K =
 ///   the number of classes for a multi-class model (softmax over channels). It throws on an input
 ///   it cannot handle, never traps.
-public protocol SegmentationModel: AnyObject {
+public protocol SegmentationModel: AnyObject, SendableMetatype {
     /// The model's options.
     associatedtype Configuration: Codable & Sendable & Equatable
 

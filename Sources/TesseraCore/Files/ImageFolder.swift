@@ -39,7 +39,7 @@ public struct ImageFolder: Sendable {
         for name in names.sorted() where !name.hasPrefix(".") {
             let full = folder.isEmpty ? name : (folder as NSString).appendingPathComponent(name)
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: full, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: full, isDirectory: &isDir)
             if isDir.boolValue { continue }
             let ext = (name as NSString).pathExtension.lowercased()
             guard Image.knownExtensions.contains(ext) else {
