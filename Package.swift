@@ -95,7 +95,9 @@ let package = Package(
         .testTarget(
             name: "TesseraTensorTests",
             dependencies: ["TesseraTensor"],
-            path: "Tests/TesseraTensorTests"
+            path: "Tests/TesseraTensorTests",
+            exclude: ["Fixtures/make_safetensors.py"],
+            resources: [.copy("Fixtures/tensors.safetensors"), .copy("Fixtures/plain.safetensors")]
         ),
         .testTarget(
             name: "TesseraCoreTests",

@@ -1,0 +1,256 @@
+/// The geometry of a 2-D convolution.
+public struct ConvolutionGeometry: Sendable, Equatable {
+    public var stride: Int
+    public var padding: Int
+    public var dilation: Int
+    public var groups: Int
+
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+    }
+
+    /// "Same" padding for an odd kernel at stride 1: the output keeps the input's size.
+    public static func same(kernel: Int, dilation: Int = 1, groups: Int = 1) -> ConvolutionGeometry {
+        ConvolutionGeometry(stride: 1, padding: dilation * (kernel - 1) / 2, dilation: dilation, groups: groups)
+    }
+
+    func outputSize(_ input: Int, kernel: Int) -> Int {
+        (input + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
+    }
+}
+
+/// Unfolds one group of one image into columns: row `(c·kh + i)·kw + j` holds, for every output
+/// position, the input sample under kernel tap `(i, j)` of channel `c` (zero in the padding).
+@inline(__always)
+func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+            kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into col: UnsafeMutablePointer<Float>) {
+    let plane = outH * outW
+    for c in 0..<channels {
+        let xc = x + c * height * width
+        for i in 0..<kh {
+            for j in 0..<kw {
+                let row = col + ((c * kh + i) * kw + j) * plane
+                for oy in 0..<outH {
+                    let iy = oy * g.stride - g.padding + i * g.dilation
+                    let dst = row + oy * outW
+                    if iy < 0 || iy >= height {
+                        dst.update(repeating: 0, count: outW)
+                        continue
+                    }
+                    let src = xc + iy * width
+                    for ox in 0..<outW {
+                        let ix = ox * g.stride - g.padding + j * g.dilation
+                        dst[ox] = (ix >= 0 && ix < width) ? src[ix] : 0
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of ``im2col``: adds each column entry back to the input sample it came from.
+@inline(__always)
+func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+            kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into x: UnsafeMutablePointer<Float>) {
+    let plane = outH * outW
+    for c in 0..<channels {
+        let xc = x + c * height * width
+        for i in 0..<kh {
+            for j in 0..<kw {
+                let row = col + ((c * kh + i) * kw + j) * plane
+                for oy in 0..<outH {
+                    let iy = oy * g.stride - g.padding + i * g.dilation
+                    if iy < 0 || iy >= height { continue }
+                    let dst = xc + iy * width
+                    let src = row + oy * outW
+                    for ox in 0..<outW {
+                        let ix = ox * g.stride - g.padding + j * g.dilation
+                        if ix >= 0 && ix < width { dst[ix] += src[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 2-D convolution of an `N×Cin×H×W` input with `Cout×(Cin/groups)×kh×kw` weights and an
+/// optional bias of `Cout`, as im2col + `cblas_sgemm` per image and group (a 1×1 stride-1
+/// convolution multiplies the input directly).
+public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g: ConvolutionGeometry = .init()) -> Variable {
+    let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, cgIn, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+    precondition(cin == cgIn * g.groups && cout % g.groups == 0, "conv2d: channels \(cin) and weights \(weight.shape) do not fit \(g.groups) groups")
+    let (oh, ow) = (g.outputSize(h, kernel: kh), g.outputSize(w, kernel: kw))
+    precondition(oh > 0 && ow > 0, "conv2d: the kernel does not fit the \(h)×\(w) input")
+    let cgOut = cout / g.groups
+    let k = cgIn * kh * kw
+    let plane = oh * ow
+    let direct = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0
+    var out = Tensor(shape: [n, cout, oh, ow])
+    var col = [Float](repeating: 0, count: direct ? 0 : k * plane)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        weight.value.scalars.withUnsafeBufferPointer { ws in
+            out.scalars.withUnsafeMutableBufferPointer { ys in
+                col.withUnsafeMutableBufferPointer { cs in
+                    for b in 0..<n {
+                        for grp in 0..<g.groups {
+                            let xg = xs.baseAddress! + (b * cin + grp * cgIn) * h * w
+                            let source: UnsafePointer<Float>
+                            if direct {
+                                source = UnsafePointer(xg)
+                            } else {
+                                im2col(xg, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: cs.baseAddress!)
+                                source = UnsafePointer(cs.baseAddress!)
+                            }
+                            BLAS.sgemm(.none, .none, m: cgOut, n: plane, k: k,
+                                       a: ws.baseAddress! + grp * cgOut * k, lda: k, b: source, ldb: plane,
+                                       c: ys.baseAddress! + (b * cout + grp * cgOut) * plane, ldc: plane)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let bias {
+        out.scalars.withUnsafeMutableBufferPointer { ys in
+            for b in 0..<n { for c in 0..<cout {
+                let v = bias.value.scalars[c]
+                let base = (b * cout + c) * plane
+                for i in 0..<plane { ys[base + i] += v }
+            } }
+        }
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Variable(out, inputs: inputs) { dy in
+        var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
+        var dw = weight.requiresGradient ? Tensor(shape: weight.shape) : nil
+        var colBuffer = [Float](repeating: 0, count: direct ? 0 : k * plane)
+        var dcol = [Float](repeating: 0, count: (dx != nil && !direct) ? k * plane : 0)
+        x.value.scalars.withUnsafeBufferPointer { xs in
+        weight.value.scalars.withUnsafeBufferPointer { ws in
+        dy.scalars.withUnsafeBufferPointer { dys in
+        colBuffer.withUnsafeMutableBufferPointer { cs in
+        dcol.withUnsafeMutableBufferPointer { dcs in
+            for b in 0..<n {
+                for grp in 0..<g.groups {
+                    let xg = xs.baseAddress! + (b * cin + grp * cgIn) * h * w
+                    let dyg = dys.baseAddress! + (b * cout + grp * cgOut) * plane
+                    let wg = ws.baseAddress! + grp * cgOut * k
+                    if dw != nil {
+                        let source: UnsafePointer<Float>
+                        if direct {
+                            source = xg
+                        } else {
+                            im2col(xg, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: cs.baseAddress!)
+                            source = UnsafePointer(cs.baseAddress!)
+                        }
+                        dw!.scalars.withUnsafeMutableBufferPointer { dws in
+                            // dW += dY · colᵀ
+                            BLAS.sgemm(.none, .transposed, m: cgOut, n: k, k: plane, a: dyg, lda: plane,
+                                       b: source, ldb: plane, beta: 1, c: dws.baseAddress! + grp * cgOut * k, ldc: k)
+                        }
+                    }
+                    if dx != nil {
+                        dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                            let dxg = dxs.baseAddress! + (b * cin + grp * cgIn) * h * w
+                            if direct {
+                                // dX += Wᵀ · dY
+                                BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
+                                           b: dyg, ldb: plane, beta: 1, c: dxg, ldc: plane)
+                            } else {
+                                BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
+                                           b: dyg, ldb: plane, c: dcs.baseAddress!, ldc: plane)
+                                col2im(dcs.baseAddress!, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: dxg)
+                            }
+                        }
+                    }
+                }
+            }
+        } } } } }
+        var db: Tensor?
+        if let bias, bias.requiresGradient {
+            var sums = Tensor(shape: bias.shape)
+            dy.scalars.withUnsafeBufferPointer { dys in
+                for b in 0..<n { for c in 0..<cout {
+                    var s: Float = 0
+                    let base = (b * cout + c) * plane
+                    for i in 0..<plane { s += dys[base + i] }
+                    sums.scalars[c] += s
+                } }
+            }
+            db = sums
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
+    }
+}
+
+/// Transposed convolution with a `k×k` kernel and stride `k` (no overlap; U-Net's 2×2/2
+/// up-convolution): weights `Cin×Cout×k×k` (PyTorch's layout), optional bias of `Cout`.
+public func convTranspose2d(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+    let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (wcin, cout, k, k2) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+    precondition(wcin == cin && k == k2, "convTranspose2d: weights \(weight.shape) do not fit \(cin) input channels")
+    let plane = h * w
+    let (oh, ow) = (h * k, w * k)
+    let rows = cout * k * k
+    var out = Tensor(shape: [n, cout, oh, ow])
+    var scratch = [Float](repeating: 0, count: rows * plane)
+    // Y'[co·k·k + a·k + b, p] = Σ_ci W[ci, co, a, b] · X[ci, p], then scattered to (k·i + a, k·j + b).
+    x.value.scalars.withUnsafeBufferPointer { xs in
+    weight.value.scalars.withUnsafeBufferPointer { ws in
+    scratch.withUnsafeMutableBufferPointer { ss in
+    out.scalars.withUnsafeMutableBufferPointer { ys in
+        for b in 0..<n {
+            BLAS.sgemm(.transposed, .none, m: rows, n: plane, k: cin, a: ws.baseAddress!, lda: rows,
+                       b: xs.baseAddress! + b * cin * plane, ldb: plane, c: ss.baseAddress!, ldc: plane)
+            for co in 0..<cout {
+                let bv = bias?.value.scalars[co] ?? 0
+                for a in 0..<k { for bb in 0..<k {
+                    let src = ss.baseAddress! + ((co * k + a) * k + bb) * plane
+                    let dst = ys.baseAddress! + (b * cout + co) * oh * ow
+                    for i in 0..<h { for j in 0..<w { dst[(k * i + a) * ow + k * j + bb] = src[i * w + j] + bv } }
+                } }
+            }
+        }
+    } } } }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Variable(out, inputs: inputs) { dy in
+        var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
+        var dw = weight.requiresGradient ? Tensor(shape: weight.shape) : nil
+        var db = (bias?.requiresGradient ?? false) ? Tensor(shape: [cout]) : nil
+        var gathered = [Float](repeating: 0, count: rows * plane)
+        x.value.scalars.withUnsafeBufferPointer { xs in
+        weight.value.scalars.withUnsafeBufferPointer { ws in
+        dy.scalars.withUnsafeBufferPointer { dys in
+        gathered.withUnsafeMutableBufferPointer { gs in
+            for b in 0..<n {
+                for co in 0..<cout { for a in 0..<k { for bb in 0..<k {
+                    let dst = gs.baseAddress! + ((co * k + a) * k + bb) * plane
+                    let src = dys.baseAddress! + (b * cout + co) * oh * ow
+                    for i in 0..<h { for j in 0..<w { dst[i * w + j] = src[(k * i + a) * ow + k * j + bb] } }
+                } } }
+                if dx != nil {
+                    dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                        BLAS.sgemm(.none, .none, m: cin, n: plane, k: rows, a: ws.baseAddress!, lda: rows,
+                                   b: gs.baseAddress!, ldb: plane, c: dxs.baseAddress! + b * cin * plane, ldc: plane)
+                    }
+                }
+                if dw != nil {
+                    dw!.scalars.withUnsafeMutableBufferPointer { dws in
+                        BLAS.sgemm(.none, .transposed, m: cin, n: rows, k: plane, a: xs.baseAddress! + b * cin * plane, lda: plane,
+                                   b: gs.baseAddress!, ldb: plane, beta: 1, c: dws.baseAddress!, ldc: rows)
+                    }
+                }
+            }
+        } } } }
+        if db != nil {
+            for b in 0..<n { for co in 0..<cout {
+                let base = (b * cout + co) * oh * ow
+                var s: Float = 0
+                for i in 0..<(oh * ow) { s += dy.scalars[base + i] }
+                db!.scalars[co] += s
+            } }
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
+    }
+}

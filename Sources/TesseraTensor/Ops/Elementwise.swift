@@ -1,0 +1,122 @@
+import Foundation
+
+/// An element-wise map `y = f(x)` whose derivative is computed from `x` and `y`.
+func unary(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+    let y = Tensor(shape: x.shape, scalars: x.value.scalars.map(f))
+    return Variable(y, inputs: [x]) { dy in
+        var dx = dy
+        let xs = x.value.scalars, ys = y.scalars
+        dx.scalars.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { d[i] *= derivative(xs[i], ys[i]) }
+        }
+        return [dx]
+    }
+}
+
+/// `max(0, x)`.
+public func relu(_ x: Variable) -> Variable {
+    unary(x, { max(0, $0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+}
+
+/// `x` for `x > 0`, else `slope · x`.
+public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
+    unary(x, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+}
+
+/// `1 / (1 + e^−x)`, computed without overflow for large |x|.
+public func sigmoid(_ x: Variable) -> Variable {
+    unary(x, { v in v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)) }, derivative: { _, y in y * (1 - y) })
+}
+
+/// SiLU (Swish): `x · sigmoid(x)`.
+public func silu(_ x: Variable) -> Variable {
+    unary(x, { v in v * (v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v))) }, derivative: { v, _ in
+        let s = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v))
+        return s * (1 + v * (1 - s))
+    })
+}
+
+/// The sum of all elements, as a one-element tensor.
+public func sum(_ x: Variable) -> Variable {
+    let total = Float(x.value.sum())
+    return Variable(Tensor(shape: [1], scalars: [total]), inputs: [x]) { dy in
+        [Tensor(shape: x.shape, repeating: dy.scalars[0])]
+    }
+}
+
+/// Broadcasting over NCHW: each dimension of `b` equals `a`'s or is 1 (a per-channel scale
+/// `N×C×1×1`, a spatial gate `N×1×H×W`, a bias `1×C×1×1`…).
+func broadcastIndex(_ a: [Int], _ b: [Int]) -> (Int) -> Int {
+    precondition(a.count == b.count && zip(a, b).allSatisfy { $1 == $0 || $1 == 1 },
+                 "broadcast: shape \(b) does not broadcast to \(a)")
+    var strides = [Int](repeating: 0, count: b.count)
+    var s = 1
+    for d in stride(from: b.count - 1, through: 0, by: -1) { strides[d] = b[d] == 1 ? 0 : s; s *= b[d] }
+    let dims = a
+    return { flat in
+        var rest = flat, index = 0
+        for d in stride(from: dims.count - 1, through: 0, by: -1) {
+            index += (rest % dims[d]) * strides[d]
+            rest /= dims[d]
+        }
+        return index
+    }
+}
+
+/// Sums `g` (shaped like `full`) down to `shape` over the broadcast dimensions.
+func reduce(_ g: Tensor, to shape: [Int]) -> Tensor {
+    if g.shape == shape { return g }
+    var out = Tensor(shape: shape)
+    let map = broadcastIndex(g.shape, shape)
+    for i in 0..<g.count { out.scalars[map(i)] += g.scalars[i] }
+    return out
+}
+
+/// `a + b`, with `b` broadcast to `a`'s shape.
+public func add(_ a: Variable, _ b: Variable) -> Variable {
+    var y = a.value
+    if a.shape == b.shape {
+        y.accumulate(b.value)
+    } else {
+        let map = broadcastIndex(a.shape, b.shape)
+        for i in 0..<y.count { y.scalars[i] += b.value.scalars[map(i)] }
+    }
+    return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
+}
+
+/// `a · b` element-wise, with `b` broadcast to `a`'s shape (attention gates, squeeze-excitation).
+public func multiply(_ a: Variable, _ b: Variable) -> Variable {
+    let map = a.shape == b.shape ? { $0 } : broadcastIndex(a.shape, b.shape)
+    var y = a.value
+    for i in 0..<y.count { y.scalars[i] *= b.value.scalars[map(i)] }
+    return Variable(y, inputs: [a, b]) { dy in
+        var da: Tensor?, db: Tensor?
+        if a.requiresGradient {
+            var d = dy
+            for i in 0..<d.count { d.scalars[i] *= b.value.scalars[map(i)] }
+            da = d
+        }
+        if b.requiresGradient {
+            var d = dy
+            for i in 0..<d.count { d.scalars[i] *= a.value.scalars[i] }
+            db = reduce(d, to: b.shape)
+        }
+        return [da, db]
+    }
+}
+
+/// Inverted dropout: in training, each element is zeroed with probability `p` and the rest are
+/// scaled by `1/(1−p)`; the mask comes from `seed`. Outside training it is the identity.
+public func dropout(_ x: Variable, probability p: Float, training: Bool, seed: UInt64) -> Variable {
+    guard training, p > 0 else { return x }
+    let draws = Tensor.uniform(x.shape, limit: 1, seed: seed)
+    let keep = 1 / (1 - p)
+    let mask = draws.scalars.map { ($0 + 1) / 2 >= p ? keep : 0 }
+    var y = x.value
+    for i in 0..<y.count { y.scalars[i] *= mask[i] }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = dy
+        for i in 0..<dx.count { dx.scalars[i] *= mask[i] }
+        return [dx]
+    }
+}

@@ -1,0 +1,159 @@
+/// 2×2 max pooling with stride 2 (odd sizes drop the last row or column, as PyTorch does), and
+/// the flat index within its plane of each maximum, for ``maxUnpool2x2(_:indices:height:width:)``.
+public func maxPool2x2(_ x: Variable) -> (output: Variable, indices: [Int32]) {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (h / 2, w / 2)
+    var y = Tensor(shape: [n, c, oh, ow])
+    var indices = [Int32](repeating: 0, count: n * c * oh * ow)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        for p in 0..<(n * c) {
+            let plane = xs.baseAddress! + p * h * w
+            for i in 0..<oh { for j in 0..<ow {
+                var best = (2 * i) * w + 2 * j
+                for (di, dj) in [(0, 1), (1, 0), (1, 1)] {
+                    let k = (2 * i + di) * w + 2 * j + dj
+                    if plane[k] > plane[best] { best = k }
+                }
+                let o = (p * oh + i) * ow + j
+                y.scalars[o] = plane[best]
+                indices[o] = Int32(best)
+            } }
+        }
+    }
+    let output = Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) { for o in 0..<(oh * ow) {
+            dx.scalars[p * h * w + Int(indices[p * oh * ow + o])] += dy.scalars[p * oh * ow + o]
+        } }
+        return [dx]
+    }
+    return (output, indices)
+}
+
+/// SegNet's max-unpooling: each value goes back to the position its max-pool took it from, in an
+/// `height × width` plane of zeros.
+public func maxUnpool2x2(_ x: Variable, indices: [Int32], height: Int, width: Int) -> Variable {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    precondition(indices.count == x.value.count, "maxUnpool2x2: \(indices.count) indices for \(x.value.count) values")
+    var y = Tensor(shape: [n, c, height, width])
+    for p in 0..<(n * c) { for o in 0..<(h * w) {
+        y.scalars[p * height * width + Int(indices[p * h * w + o])] = x.value.scalars[p * h * w + o]
+    } }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) { for o in 0..<(h * w) {
+            dx.scalars[p * h * w + o] = dy.scalars[p * height * width + Int(indices[p * h * w + o])]
+        } }
+        return [dx]
+    }
+}
+
+/// 2×2 average pooling with stride 2 (odd sizes drop the last row or column).
+public func avgPool2x2(_ x: Variable) -> Variable {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (h / 2, w / 2)
+    var y = Tensor(shape: [n, c, oh, ow])
+    for p in 0..<(n * c) { for i in 0..<oh { for j in 0..<ow {
+        let base = p * h * w + 2 * i * w + 2 * j
+        let s = x.value.scalars[base] + x.value.scalars[base + 1] + x.value.scalars[base + w] + x.value.scalars[base + w + 1]
+        y.scalars[(p * oh + i) * ow + j] = s / 4
+    } } }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) { for i in 0..<oh { for j in 0..<ow {
+            let g = dy.scalars[(p * oh + i) * ow + j] / 4
+            let base = p * h * w + 2 * i * w + 2 * j
+            for k in [base, base + 1, base + w, base + w + 1] { dx.scalars[k] = g }
+        } } }
+        return [dx]
+    }
+}
+
+/// The mean of each plane: `N×C×H×W` → `N×C×1×1`.
+public func globalAvgPool(_ x: Variable) -> Variable {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let plane = h * w
+    var y = Tensor(shape: [n, c, 1, 1])
+    for p in 0..<(n * c) {
+        var s: Float = 0
+        for i in 0..<plane { s += x.value.scalars[p * plane + i] }
+        y.scalars[p] = s / Float(plane)
+    }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) {
+            let g = dy.scalars[p] / Float(plane)
+            for i in 0..<plane { dx.scalars[p * plane + i] = g }
+        }
+        return [dx]
+    }
+}
+
+/// Nearest-neighbour 2× up-sampling: each pixel becomes a 2×2 block (001_…, eq. 3).
+public func upsampleNearest2x(_ x: Variable) -> Variable {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    var y = Tensor(shape: [n, c, 2 * h, 2 * w])
+    for p in 0..<(n * c) { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
+        y.scalars[(p * 2 * h + i) * 2 * w + j] = x.value.scalars[(p * h + i / 2) * w + j / 2]
+    } } }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
+            dx.scalars[(p * h + i / 2) * w + j / 2] += dy.scalars[(p * 2 * h + i) * 2 * w + j]
+        } } }
+        return [dx]
+    }
+}
+
+/// Bilinear 2× up-sampling. With `alignCorners` the corner pixels of input and output coincide
+/// (UNet++'s reference); without, pixel centres are mapped (`(o + 0.5)/2 − 0.5`, clamped), as
+/// PyTorch's `align_corners=False`.
+public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (2 * h, 2 * w)
+    func taps(_ o: Int, _ size: Int, _ outSize: Int) -> (Int, Int, Float) {
+        var s: Float
+        if alignCorners {
+            s = outSize > 1 ? Float(o) * Float(size - 1) / Float(outSize - 1) : 0
+        } else {
+            s = max(0, (Float(o) + 0.5) / 2 - 0.5)
+        }
+        let i0 = min(Int(s), size - 1)
+        let i1 = min(i0 + 1, size - 1)
+        return (i0, i1, s - Float(i0))
+    }
+    let rows = (0..<oh).map { taps($0, h, oh) }
+    let cols = (0..<ow).map { taps($0, w, ow) }
+    var y = Tensor(shape: [n, c, oh, ow])
+    for p in 0..<(n * c) {
+        let base = p * h * w
+        for i in 0..<oh {
+            let (y0, y1, fy) = rows[i]
+            for j in 0..<ow {
+                let (x0, x1, fx) = cols[j]
+                let v = x.value.scalars
+                let top = v[base + y0 * w + x0] * (1 - fx) + v[base + y0 * w + x1] * fx
+                let bottom = v[base + y1 * w + x0] * (1 - fx) + v[base + y1 * w + x1] * fx
+                y.scalars[(p * oh + i) * ow + j] = top * (1 - fy) + bottom * fy
+            }
+        }
+    }
+    return Variable(y, inputs: [x]) { dy in
+        var dx = Tensor(shape: x.shape)
+        for p in 0..<(n * c) {
+            let base = p * h * w
+            for i in 0..<oh {
+                let (y0, y1, fy) = rows[i]
+                for j in 0..<ow {
+                    let (x0, x1, fx) = cols[j]
+                    let g = dy.scalars[(p * oh + i) * ow + j]
+                    dx.scalars[base + y0 * w + x0] += g * (1 - fy) * (1 - fx)
+                    dx.scalars[base + y0 * w + x1] += g * (1 - fy) * fx
+                    dx.scalars[base + y1 * w + x0] += g * fy * (1 - fx)
+                    dx.scalars[base + y1 * w + x1] += g * fy * fx
+                }
+            }
+        }
+        return [dx]
+    }
+}

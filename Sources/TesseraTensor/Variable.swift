@@ -1,0 +1,71 @@
+/// A tensor in a computation that can be differentiated: its value, the gradient accumulated
+/// into it by ``backward(_:)``, and how to pass a gradient back to the variables it came from.
+///
+/// Ops take variables and return a new variable. When none of an op's inputs requires a
+/// gradient, nothing is recorded (inference builds no graph); otherwise the result keeps its
+/// inputs and a closure that maps the gradient of the result to the gradients of the inputs. The
+/// closures of each op sit next to its forward code, in `Ops/`.
+public final class Variable: @unchecked Sendable {
+    // @unchecked: a variable is built and differentiated by one thread; ops parallelize inside.
+    public let value: Tensor
+    /// The gradient of the last ``backward(_:)`` with respect to this variable (accumulated over
+    /// calls until ``zeroGradient()``).
+    public var gradient: Tensor?
+    /// True for parameters and for everything computed from them.
+    public let requiresGradient: Bool
+    let inputs: [Variable]
+    let pullback: ((Tensor) -> [Tensor?])?
+
+    /// A leaf: an input or a parameter.
+    public init(_ value: Tensor, requiresGradient: Bool = false) {
+        self.value = value
+        self.requiresGradient = requiresGradient
+        self.inputs = []
+        self.pullback = nil
+    }
+
+    /// The result of an op. `pullback` is kept only when some input requires a gradient.
+    init(_ value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) -> [Tensor?]) {
+        self.value = value
+        let recording = inputs.contains { $0.requiresGradient }
+        self.requiresGradient = recording
+        self.inputs = recording ? inputs : []
+        self.pullback = recording ? pullback : nil
+    }
+
+    public var shape: [Int] { value.shape }
+
+    /// Clears the accumulated gradient.
+    public func zeroGradient() { gradient = nil }
+
+    /// Back-propagates `seed` (the gradient of some scalar with respect to this variable; ones
+    /// for a scalar loss when nil) to every variable this one was computed from.
+    public func backward(_ seed: Tensor? = nil) {
+        let start = seed ?? Tensor(shape: value.shape, repeating: 1)
+        precondition(start.shape == value.shape, "backward: seed shape \(start.shape) differs from \(value.shape)")
+        // Reverse topological order, so each node's gradient is complete before it is passed on.
+        var order: [Variable] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(Variable, Bool)] = [(self, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            guard seen.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append((node, true))
+            for input in node.inputs where input.requiresGradient { stack.append((input, false)) }
+        }
+        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): start]
+        for node in order.reversed() {
+            guard let g = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            if node.inputs.isEmpty {
+                if node.gradient == nil { node.gradient = g } else { node.gradient!.accumulate(g) }
+                continue
+            }
+            let grads = node.pullback!(g)
+            for (input, grad) in zip(node.inputs, grads) where input.requiresGradient {
+                guard let grad else { continue }
+                let key = ObjectIdentifier(input)
+                if pending[key] == nil { pending[key] = grad } else { pending[key]!.accumulate(grad) }
+            }
+        }
+    }
+}

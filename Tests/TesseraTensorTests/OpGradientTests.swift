@@ -1,0 +1,149 @@
+import Testing
+@testable import TesseraTensor
+
+@Suite("Op gradients by finite differences")
+struct OpGradientTests {
+    struct ConvCase: CustomTestStringConvertible, Sendable {
+        var n, cin, h, w, cout, k: Int
+        var g: ConvolutionGeometry
+        var bias = true
+        var testDescription: String { "\(n)×\(cin)×\(h)×\(w) → \(cout), k\(k) s\(g.stride) p\(g.padding) d\(g.dilation) g\(g.groups)" }
+    }
+
+    static let convCases: [ConvCase] = [
+        ConvCase(n: 2, cin: 3, h: 7, w: 5, cout: 4, k: 3, g: .same(kernel: 3)),
+        ConvCase(n: 1, cin: 4, h: 5, w: 6, cout: 3, k: 1, g: .init(), bias: false),
+        ConvCase(n: 1, cin: 2, h: 9, w: 8, cout: 3, k: 5, g: .init(stride: 2, padding: 2)),
+        ConvCase(n: 1, cin: 2, h: 9, w: 7, cout: 2, k: 7, g: .same(kernel: 7)),
+        ConvCase(n: 2, cin: 2, h: 8, w: 9, cout: 2, k: 3, g: .same(kernel: 3, dilation: 2)),
+        ConvCase(n: 1, cin: 2, h: 9, w: 9, cout: 2, k: 3, g: .same(kernel: 3, dilation: 3)),
+        ConvCase(n: 1, cin: 4, h: 6, w: 5, cout: 6, k: 3, g: .same(kernel: 3, groups: 2)),
+        ConvCase(n: 2, cin: 3, h: 5, w: 7, cout: 3, k: 3, g: .same(kernel: 3, groups: 3)),
+        ConvCase(n: 1, cin: 3, h: 7, w: 7, cout: 2, k: 1, g: .init(stride: 2)),
+    ]
+
+    @Test("conv2d: input, weights and bias", arguments: convCases)
+    func conv(c: ConvCase) {
+        let x = distinct([c.n, c.cin, c.h, c.w], seed: 1)
+        let w = Tensor.uniform([c.cout, c.cin / c.g.groups, c.k, c.k], limit: 0.5, seed: 2)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 3)
+        checkGradients(c.bias ? [x, w, b] : [x, w]) { v in
+            conv2d(v[0], weight: v[1], bias: c.bias ? v[2] : nil, geometry: c.g)
+        }
+    }
+
+    @Test("conv2d forward equals the direct sum", arguments: convCases)
+    func convForward(c: ConvCase) {
+        let x = distinct([c.n, c.cin, c.h, c.w], seed: 4)
+        let w = Tensor.uniform([c.cout, c.cin / c.g.groups, c.k, c.k], limit: 0.5, seed: 5)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 6)
+        let y = conv2d(Variable(x), weight: Variable(w), bias: c.bias ? Variable(b) : nil, geometry: c.g).value
+        let (oh, ow) = (y.shape[2], y.shape[3])
+        let cgIn = c.cin / c.g.groups, cgOut = c.cout / c.g.groups
+        for n in 0..<c.n { for co in 0..<c.cout { for i in 0..<oh { for j in 0..<ow {
+            var s = c.bias ? Double(b.scalars[co]) : 0
+            let grp = co / cgOut
+            for ci in 0..<cgIn { for a in 0..<c.k { for bb in 0..<c.k {
+                let iy = i * c.g.stride - c.g.padding + a * c.g.dilation
+                let ix = j * c.g.stride - c.g.padding + bb * c.g.dilation
+                guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                s += Double(x[[n, grp * cgIn + ci, iy, ix]]) * Double(w[[co, ci, a, bb]])
+            } } }
+            #expect(abs(Double(y[[n, co, i, j]]) - s) < 1e-4)
+        } } } }
+    }
+
+    @Test("transposed convolution 2×2 stride 2: gradients and forward", arguments: [(2, 3, 3, 5, 2), (1, 4, 4, 3, 3)])
+    func transposed(shape: (Int, Int, Int, Int, Int)) {
+        let (n, cin, h, w, cout) = shape
+        let x = distinct([n, cin, h, w], seed: 7)
+        let wt = Tensor.uniform([cin, cout, 2, 2], limit: 0.5, seed: 8)
+        let b = Tensor.uniform([cout], limit: 0.5, seed: 9)
+        checkGradients([x, wt, b]) { v in convTranspose2d(v[0], weight: v[1], bias: v[2]) }
+        let y = convTranspose2d(Variable(x), weight: Variable(wt), bias: Variable(b)).value
+        #expect(y.shape == [n, cout, 2 * h, 2 * w])
+        for bb in 0..<n { for co in 0..<cout { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
+            var s = Double(b.scalars[co])
+            for ci in 0..<cin { s += Double(x[[bb, ci, i / 2, j / 2]]) * Double(wt[[ci, co, i % 2, j % 2]]) }
+            #expect(abs(Double(y[[bb, co, i, j]]) - s) < 1e-5)
+        } } } }
+    }
+
+    @Test("batch norm, training and evaluation", arguments: [[2, 3, 4, 5], [3, 2, 3, 3], [1, 4, 5, 7]])
+    func batchNormGradients(shape: [Int]) {
+        let x = distinct(shape, seed: 10)
+        let c = shape[1]
+        let gamma = Tensor.uniform([c], limit: 1, seed: 11) + Tensor(shape: [c], repeating: 1.5)
+        let beta = Tensor.uniform([c], limit: 1, seed: 12)
+        checkGradients([x, gamma, beta]) { v in batchNorm(v[0], gamma: v[1], beta: v[2]).output }
+        let running = (mean: (0..<c).map { Float($0) * 0.1 }, variance: (0..<c).map { 0.5 + Float($0) * 0.2 })
+        checkGradients([x, gamma, beta]) { v in batchNorm(v[0], gamma: v[1], beta: v[2], running: running).output }
+        // Training output: per channel mean 0 and variance 1 before the affine part.
+        let (y, stats) = batchNorm(Variable(x), gamma: Variable(Tensor(shape: [c], repeating: 1)), beta: Variable(Tensor(shape: [c])))
+        let plane = shape[2] * shape[3]
+        for k in 0..<c {
+            var s = 0.0, s2 = 0.0, raw = 0.0
+            for b in 0..<shape[0] { for i in 0..<plane {
+                let v = Double(y.value.scalars[(b * c + k) * plane + i]); s += v; s2 += v * v
+                raw += Double(x.scalars[(b * c + k) * plane + i])
+            } }
+            let m = Double(shape[0] * plane)
+            #expect(abs(s / m) < 1e-5 && abs(s2 / m - 1) < 1e-3)
+            #expect(abs(Double(stats.mean[k]) - raw / m) < 1e-6)
+        }
+    }
+
+    @Test("activations and softmax", arguments: [[2, 3, 4, 5], [1, 1, 3, 7]])
+    func activations(shape: [Int]) {
+        let x = distinct(shape, seed: 13, spacing: 0.05)
+        checkGradients([x]) { v in relu(v[0]) }
+        checkGradients([x]) { v in leakyRelu(v[0], slope: 0.1) }
+        checkGradients([x]) { v in sigmoid(v[0]) }
+        checkGradients([x]) { v in silu(v[0]) }
+        checkGradients([x]) { v in softmaxChannels(v[0]) }
+    }
+
+    @Test("pooling, unpooling and up-sampling on odd sizes", arguments: [[1, 2, 5, 7], [2, 3, 6, 4], [1, 1, 3, 3]])
+    func spatial(shape: [Int]) {
+        let x = distinct(shape, seed: 14)
+        checkGradients([x]) { v in maxPool2x2(v[0]).output }
+        checkGradients([x]) { v in avgPool2x2(v[0]) }
+        checkGradients([x]) { v in globalAvgPool(v[0]) }
+        checkGradients([x]) { v in upsampleNearest2x(v[0]) }
+        checkGradients([x]) { v in upsampleBilinear2x(v[0], alignCorners: true) }
+        checkGradients([x]) { v in upsampleBilinear2x(v[0], alignCorners: false) }
+        let (pooled, indices) = maxPool2x2(Variable(x))
+        checkGradients([pooled.value]) { v in maxUnpool2x2(v[0], indices: indices, height: shape[2], width: shape[3]) }
+        checkGradients([x]) { v in crop(pad(v[0], top: 1, bottom: 2, left: 3, right: 0), top: 0, left: 1, height: shape[2] + 2, width: shape[3] + 1) }
+    }
+
+    @Test("concat, broadcasting add and multiply, dropout")
+    func combining() {
+        let a = distinct([2, 3, 4, 5], seed: 15)
+        let b = distinct([2, 2, 4, 5], seed: 16)
+        checkGradients([a, b]) { v in concat([v[0], v[1], v[0]]) }
+        for shape in [[2, 3, 4, 5], [2, 3, 1, 1], [2, 1, 4, 5], [1, 3, 1, 1]] {
+            let s = distinct(shape, seed: 17)
+            checkGradients([a, s]) { v in add(v[0], v[1]) }
+            checkGradients([a, s]) { v in multiply(v[0], v[1]) }
+        }
+        checkGradients([a]) { v in dropout(v[0], probability: 0.3, training: true, seed: 5) }
+        let kept = dropout(Variable(a), probability: 0.3, training: true, seed: 5).value.scalars.filter { $0 != 0 }.count
+        #expect(kept > 60 && kept < 110)
+        #expect(dropout(Variable(a), probability: 0.3, training: false, seed: 5).value == a)
+    }
+
+    @Test("a small network end to end: gradients through shared and branching paths")
+    func network() {
+        let x = distinct([2, 3, 6, 5], seed: 18)
+        let w1 = Tensor.uniform([4, 3, 3, 3], limit: 0.4, seed: 19)
+        let w2 = Tensor.uniform([2, 8, 1, 1], limit: 0.4, seed: 20)
+        checkGradients([x, w1, w2]) { v in
+            let h = relu(conv2d(v[0], weight: v[1], bias: nil, geometry: .same(kernel: 3)))
+            let down = maxPool2x2(h).output
+            let up = upsampleNearest2x(down)
+            let skip = crop(h, top: 0, left: 0, height: up.shape[2], width: up.shape[3])
+            return sigmoid(conv2d(concat([skip, up]), weight: v[2], bias: nil))
+        }
+    }
+}
