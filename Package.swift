@@ -48,8 +48,13 @@ let package = Package(
             path: "Sources/TesseraTensor"
         ),
         .target(
+            name: "TesseraNN",
+            dependencies: ["TesseraTensor"],
+            path: "Sources/TesseraNN"
+        ),
+        .target(
             name: "TesseraCore",
-            dependencies: ["TesseraImaging", "TesseraTensor"],
+            dependencies: ["TesseraImaging", "TesseraTensor", "TesseraNN"],
             path: "Sources/TesseraCore"
         ),
 
@@ -85,6 +90,7 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TesseraTestSupport",
+            dependencies: ["TesseraTensor"],
             path: "Tests/TesseraTestSupport"
         ),
         .testTarget(
@@ -94,10 +100,15 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraTensorTests",
-            dependencies: ["TesseraTensor"],
+            dependencies: ["TesseraTensor", "TesseraTestSupport"],
             path: "Tests/TesseraTensorTests",
             exclude: ["Fixtures/make_safetensors.py"],
             resources: [.copy("Fixtures/tensors.safetensors"), .copy("Fixtures/plain.safetensors")]
+        ),
+        .testTarget(
+            name: "TesseraNNTests",
+            dependencies: ["TesseraNN", "TesseraTensor", "TesseraTestSupport"],
+            path: "Tests/TesseraNNTests"
         ),
         .testTarget(
             name: "TesseraCoreTests",

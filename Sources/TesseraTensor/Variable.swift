@@ -24,8 +24,9 @@ public final class Variable: @unchecked Sendable {
         self.pullback = nil
     }
 
-    /// The result of an op. `pullback` is kept only when some input requires a gradient.
-    init(_ value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) -> [Tensor?]) {
+    /// The result of an op: `pullback` maps the gradient of `value` to one gradient per input
+    /// (nil where an input needs none). It is kept only when some input requires a gradient.
+    public init(_ value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) -> [Tensor?]) {
         self.value = value
         let recording = inputs.contains { $0.requiresGradient }
         self.requiresGradient = recording

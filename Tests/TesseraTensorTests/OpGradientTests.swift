@@ -1,4 +1,5 @@
 import Testing
+import TesseraTestSupport
 @testable import TesseraTensor
 
 @Suite("Op gradients by finite differences")

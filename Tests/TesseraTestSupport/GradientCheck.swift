@@ -1,9 +1,9 @@
 import Testing
-@testable import TesseraTensor
+import TesseraTensor
 
 /// Distinct values, shuffled, at least `spacing` apart and away from 0 by at least `spacing`,
 /// so a finite difference never crosses a kink (ReLU at 0, a max-pool tie).
-func distinct(_ shape: [Int], seed: UInt64, spacing: Float = 0.01) -> Tensor {
+public func distinct(_ shape: [Int], seed: UInt64, spacing: Float = 0.01) -> Tensor {
     let count = shape.reduce(1, *)
     var values = (0..<count).map { i -> Float in
         let v = (Float(i) - Float(count) / 2) * spacing
@@ -21,7 +21,7 @@ func distinct(_ shape: [Int], seed: UInt64, spacing: Float = 0.01) -> Tensor {
 
 /// Checks the gradients of `f` with respect to each of `inputs` by central differences of
 /// `L = Σ r · f(inputs)` for a fixed random `r`.
-func checkGradients(_ inputs: [Tensor], epsilon: Float = 1e-3, tolerance: Float = 2e-2,
+public func checkGradients(_ inputs: [Tensor], epsilon: Float = 1e-3, tolerance: Float = 2e-2,
                     sourceLocation: SourceLocation = #_sourceLocation,
                     _ f: ([Variable]) -> Variable) {
     let variables = inputs.map { Variable($0, requiresGradient: true) }

@@ -1,0 +1,84 @@
+import TesseraTensor
+
+/// A 2-D convolution layer: `weight` `Cout×(Cin/groups)×k×k`, optional `bias`.
+public final class Conv2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let geometry: ConvolutionGeometry
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernel: Int, geometry: ConvolutionGeometry? = nil,
+                bias: Bool = true, seed: UInt64, name: String) {
+        let g = geometry ?? .same(kernel: kernel)
+        let fanIn = inputChannels / g.groups * kernel * kernel
+        weight = Parameter(Initialization.convolution(shape: [outputChannels, inputChannels / g.groups, kernel, kernel],
+                                                      fanIn: fanIn, seed: seed, name: name + ".weight"))
+        self.bias = bias ? Parameter(Initialization.convolution(shape: [outputChannels], fanIn: fanIn, seed: seed, name: name + ".bias")) : nil
+        self.geometry = g
+    }
+
+    public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
+        conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry)
+    }
+}
+
+/// A transposed convolution with a `k×k` kernel and stride `k` (U-Net's 2×2 up-convolution):
+/// `weight` `Cin×Cout×k×k`, `bias` `Cout`.
+public final class ConvTranspose2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernel: Int = 2, bias: Bool = true, seed: UInt64, name: String) {
+        // PyTorch computes fan-in from weight.size(1) · k · k for transposed convolutions.
+        let fanIn = outputChannels * kernel * kernel
+        weight = Parameter(Initialization.convolution(shape: [inputChannels, outputChannels, kernel, kernel],
+                                                      fanIn: fanIn, seed: seed, name: name + ".weight"))
+        self.bias = bias ? Parameter(Initialization.convolution(shape: [outputChannels], fanIn: fanIn, seed: seed, name: name + ".bias")) : nil
+    }
+
+    public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
+        convTranspose2d(x, weight: weight.variable(context), bias: bias?.variable(context))
+    }
+}
+
+/// Batch normalization over channels, with running statistics kept as buffers
+/// (`running_mean`, `running_var`, updated with `momentum` as PyTorch does: the unbiased batch
+/// variance, `new = (1 − momentum)·old + momentum·batch`).
+public final class BatchNorm2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Parameter
+    public let runningVariance: Parameter
+    public let momentum: Float
+    public let epsilon: Float
+
+    public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        weight = Parameter(Tensor(shape: [channels], repeating: 1))
+        bias = Parameter(Tensor(shape: [channels]))
+        runningMean = Parameter(Tensor(shape: [channels]), trainable: false)
+        runningVariance = Parameter(Tensor(shape: [channels], repeating: 1), trainable: false)
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public var ownParameters: [(String, Parameter)] {
+        [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
+    }
+
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
+        if context.training {
+            let (y, stats) = batchNorm(x, gamma: weight.variable(context), beta: bias.variable(context), epsilon: epsilon)
+            let unbiased = Float(stats.count) / Float(max(stats.count - 1, 1))
+            for k in 0..<stats.mean.count {
+                runningMean.value.scalars[k] = (1 - momentum) * runningMean.value.scalars[k] + momentum * stats.mean[k]
+                runningVariance.value.scalars[k] = (1 - momentum) * runningVariance.value.scalars[k] + momentum * stats.variance[k] * unbiased
+            }
+            return y
+        }
+        return batchNorm(x, gamma: weight.variable(context), beta: bias.variable(context), epsilon: epsilon,
+                         running: (runningMean.value.scalars, runningVariance.value.scalars)).output
+    }
+}
