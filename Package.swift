@@ -87,6 +87,12 @@ let package = Package(
             path: "Sources/tessera"
         ),
 
+        .executableTarget(
+            name: "tessera-bench",
+            dependencies: ["TesseraTensor"],
+            path: "Sources/tessera-bench"
+        ),
+
         // MARK: Tests
         .target(
             name: "TesseraTestSupport",

@@ -25,7 +25,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
             kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into col: UnsafeMutablePointer<Float>) {
     let plane = outH * outW
-    for c in 0..<channels {
+    let (xAddress, colAddress) = (UnsafeSendable(x), UnsafeSendable(col))
+    Parallel.forEach(channels, minimumPerThread: 4) { c in
+        let (x, col) = (xAddress.value, colAddress.value)
         let xc = x + c * height * width
         for i in 0..<kh {
             for j in 0..<kw {
@@ -53,7 +55,10 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
 func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
             kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into x: UnsafeMutablePointer<Float>) {
     let plane = outH * outW
-    for c in 0..<channels {
+    let (xAddress, colAddress) = (UnsafeSendable(x), UnsafeSendable(col))
+    // Each channel's rows add only into that channel's plane: disjoint writes.
+    Parallel.forEach(channels, minimumPerThread: 4) { c in
+        let (x, col) = (xAddress.value, colAddress.value)
         let xc = x + c * height * width
         for i in 0..<kh {
             for j in 0..<kw {

@@ -1,0 +1,42 @@
+import Foundation
+import Synchronization
+
+/// The engine's own loops run on up to ``threads`` threads (all cores by default); OpenBLAS's
+/// thread count is set with them. Every parallel loop gives each index to exactly one thread and
+/// writes disjoint outputs, so results are bit-identical for any thread count unless a BLAS call
+/// splits a sum differently (OpenBLAS: bit-identical for a fixed count).
+public enum Parallel {
+    private static let count = Mutex(ProcessInfo.processInfo.activeProcessorCount)
+
+    /// The number of threads the engine uses.
+    public static var threads: Int { count.withLock { $0 } }
+
+    /// Sets the engine's and OpenBLAS's thread count (at least 1).
+    public static func setThreads(_ n: Int) {
+        count.withLock { $0 = max(1, n) }
+        BLAS.setThreads(max(1, n))
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<iterations`, in contiguous chunks on up to
+    /// ``threads`` threads. `body` must write only what belongs to its index.
+    public static func forEach(_ iterations: Int, minimumPerThread: Int = 1, _ body: (Int) -> Void) {
+        let workers = min(threads, max(1, iterations / max(minimumPerThread, 1)))
+        if workers <= 1 || iterations <= 1 {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let task = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let start = iterations * w / workers, end = iterations * (w + 1) / workers
+                for i in start..<end { task.value(i) }
+            }
+        }
+    }
+}
+
+/// Carries a closure into `concurrentPerform`; the loops above guarantee disjoint writes.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

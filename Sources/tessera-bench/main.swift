@@ -1,0 +1,47 @@
+// Engine micro-benchmarks: sgemm peak and conv2d throughput at the shapes of the built-in
+// networks, in one run. Used by bench/engine.sh; not part of the product.
+import Foundation
+import TesseraTensor
+
+func median(_ runs: Int, _ body: () -> Void) -> Double {
+    body()  // warm-up
+    var times: [Double] = []
+    for _ in 0..<runs {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return times.sorted()[times.count / 2]
+}
+
+let arguments = CommandLine.arguments
+let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? ProcessInfo.processInfo.activeProcessorCount
+let runs = arguments.firstIndex(of: "--runs").map { Int(arguments[$0 + 1])! } ?? 5
+Parallel.setThreads(threads)
+print("threads \(threads), OpenBLAS core \(BLAS.coreName), \(BLAS.configuration)")
+
+// sgemm peak: a large square product.
+let n = 2048
+let a = Tensor.uniform([n, n], limit: 1, seed: 1), b = Tensor.uniform([n, n], limit: 1, seed: 2)
+var c = [Float](repeating: 0, count: n * n)
+let gemm = median(runs) {
+    a.scalars.withUnsafeBufferPointer { pa in b.scalars.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+        BLAS.sgemm(.none, .none, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+    } } }
+}
+print(String(format: "sgemm %d³: %.3f s, %.1f GFLOP/s", n, gemm, 2 * pow(Double(n), 3) / gemm / 1e9))
+
+// Convolutions of unet-bn and the MultiResUNets at 512² (forward, batch 1).
+let shapes: [(String, Int, Int, Int, Int)] = [
+    ("unet  3→64   k3 @512", 3, 64, 3, 512), ("unet 64→64   k3 @512", 64, 64, 3, 512),
+    ("unet 128→128 k3 @256", 128, 128, 3, 256), ("unet 256→256 k3 @128", 256, 256, 3, 128),
+    ("unet 512→512 k3 @64", 512, 512, 3, 64), ("unet 1024→1024 k3 @32", 1024, 1024, 3, 32),
+    ("mres 32→5    k3 @512", 32, 5, 3, 512), ("mres 51→51   k1 @512", 51, 51, 1, 512),
+]
+for (label, cin, cout, k, size) in shapes {
+    let x = Variable(Tensor.uniform([1, cin, size, size], limit: 1, seed: 3))
+    let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
+    let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: .same(kernel: k)) }
+    let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
+    print(String(format: "%@: %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
+}

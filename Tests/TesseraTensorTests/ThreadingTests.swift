@@ -1,0 +1,28 @@
+import Testing
+import TesseraTestSupport
+@testable import TesseraTensor
+
+@Suite("Threads", .serialized)
+struct ThreadingTests {
+    func convolution() -> (Tensor, Tensor) {
+        let x = Variable(distinct([2, 16, 23, 19], seed: 1), requiresGradient: true)
+        let w = Variable(Tensor.uniform([8, 16, 3, 3], limit: 0.3, seed: 2), requiresGradient: true)
+        let y = conv2d(x, weight: w, bias: nil, geometry: .same(kernel: 3, dilation: 2))
+        y.backward(Tensor.uniform(y.shape, limit: 1, seed: 3))
+        return (y.value, x.gradient!)
+    }
+
+    @Test("bit-identical for a fixed thread count; equal within float tolerance across counts")
+    func determinism() {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        Parallel.setThreads(1)
+        let (y1, g1) = convolution()
+        #expect(convolution() == (y1, g1))
+        Parallel.setThreads(2)
+        let (y2, g2) = convolution()
+        #expect(convolution() == (y2, g2))
+        for (a, b) in zip(y1.scalars + g1.scalars, y2.scalars + g2.scalars) { #expect(abs(a - b) <= 1e-4 * max(1, abs(a))) }
+        #expect(BLAS.threads == 2)
+    }
+}
