@@ -35,6 +35,21 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// Splits `0..<iterations` into `threads` contiguous ranges and runs `body` once per range,
+    /// each on its own thread (for work that sets up per-thread scratch space).
+    public static func forEachThread(_ iterations: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        let workers = max(1, min(threads, iterations))
+        if workers == 1 { body(0..<iterations); return }
+        withoutActuallyEscaping(body) { body in
+            let task = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                task.value((iterations * w / workers)..<(iterations * (w + 1) / workers))
+            }
+        }
+    }
+}
+
 /// Carries a closure into `concurrentPerform`; the loops above guarantee disjoint writes.
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T
