@@ -66,8 +66,13 @@ let package = Package(
         ),
 
         .target(
+            name: "TesseraUNet",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            path: "Plugins/UNet"
+        ),
+        .target(
             name: "TesseraModels",
-            dependencies: ["TesseraCore", "TesseraThreshold"],
+            dependencies: ["TesseraCore", "TesseraThreshold", "TesseraUNet"],
             path: "Sources/TesseraModels"
         ),
 
@@ -89,7 +94,7 @@ let package = Package(
 
         .executableTarget(
             name: "tessera-bench",
-            dependencies: ["TesseraTensor"],
+            dependencies: ["TesseraTensor", "TesseraNN", "TesseraUNet"],
             path: "Sources/tessera-bench"
         ),
 
@@ -118,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold", "TesseraTestSupport"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
         ),

@@ -82,7 +82,11 @@ extension SegmentationModel {
         if let configurationJSON, !configurationJSON.isEmpty {
             try rejectUnknownKeys(in: configurationJSON)
             do {
-                configuration = try JSONDecoder().decode(Configuration.self, from: configurationJSON)
+                // Keys not given keep this model's defaults: the given object is laid over them.
+                var merged = (try JSONSerialization.jsonObject(with: Data(defaultConfigurationJSON().utf8)) as? [String: Any]) ?? [:]
+                let given = (try JSONSerialization.jsonObject(with: configurationJSON) as? [String: Any]) ?? [:]
+                for (key, value) in given { merged[key] = value }
+                configuration = try JSONDecoder().decode(Configuration.self, from: JSONSerialization.data(withJSONObject: merged))
             } catch {
                 throw ModelError(model: name, message: "bad configuration: \(describe(decodingError: error))")
             }

@@ -6,8 +6,11 @@ import TesseraTensor
 /// - ``name`` is stable, unique, kebab-case (`half-multiresunet`); recipes and checkpoints refer
 ///   to models by it, so it never changes once released.
 /// - ``summary`` is one line, shown by `tessera models`.
-/// - ``Configuration`` is `Codable`; every field has a default, so an empty JSON object `{}`
-///   decodes to ``defaultConfiguration``. Unknown keys are an error, not ignored.
+/// - ``Configuration`` is `Codable` and round-trips through JSON. The registry lays a user's
+///   (possibly partial) JSON object over ``defaultConfiguration``'s, so keys not given keep the
+///   model's defaults; unknown keys are an error, not ignored.
+/// - Trainable models also conform to `TesseraNN.Layer`, which gives their parameters stable
+///   dotted names for checkpoints.
 /// - ``init(configuration:seed:)`` is deterministic: the same configuration and seed give the same
 ///   model (the same initial weights, for trainable models). It throws, with a message that names
 ///   the offending option, on a configuration it cannot honour; it never traps.

@@ -45,3 +45,15 @@ for (label, cin, cout, k, size) in shapes {
     let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
     print(String(format: "%@: %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
 }
+
+// Whole networks, forward, evaluation mode, 1×3×512².
+import TesseraNN
+import TesseraUNet
+
+for (label, configuration) in [("unet-bn", UNetBNModel.defaultConfiguration), ("half-unet", HalfUNetModel.defaultConfiguration)] {
+    let network = UNetNetwork(configuration, seed: 1)
+    let x = Variable(Tensor.uniform([1, 3, 512, 512], limit: 1, seed: 5))
+    let t = median(max(1, runs / 2)) { _ = network(x, .evaluation) }
+    let gflop = 2 * Double(network.multiplyAccumulates(height: 512, width: 512)) / 1e9
+    print(String(format: "%@ forward 1×512²: %.2f s, %.1f GFLOP/s", label, t, gflop / t))
+}
