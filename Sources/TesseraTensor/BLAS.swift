@@ -2,21 +2,25 @@ import COpenBLAS
 
 /// The one place in Tessera that calls OpenBLAS (`cblas_*`, `openblas_*`).
 ///
-/// Thread count: OpenBLAS uses every core by default. ``setThreads(_:)`` changes it for the whole
-/// process; results are bit-identical for a fixed thread count.
+/// OpenBLAS runs single-threaded, set once before the first call and never changed: the engine
+/// parallelizes over blocks itself (see `Parallel`), calling `sgemm` from several threads at once.
+/// A process-wide thread count changed while others call it would race.
 public enum BLAS {
+    private static let singleThreaded: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
     /// Whether a matrix is used as stored or transposed.
     public enum Transpose: Sendable {
         case none, transposed
         var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
     }
 
-    /// The number of threads OpenBLAS uses.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-
-    /// Sets the number of threads OpenBLAS uses (at least 1).
-    public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+    /// The number of threads OpenBLAS uses (1, see above).
+    public static var threads: Int {
+        _ = singleThreaded
+        return Int(openblas_get_num_threads())
     }
 
     /// The OpenBLAS build configuration, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64`.
@@ -45,6 +49,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = singleThreaded
         cblas_sgemm(
             CblasRowMajor, transA.cblas, transB.cblas,
             Int32(m), Int32(n), Int32(k),

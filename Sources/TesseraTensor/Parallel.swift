@@ -1,20 +1,23 @@
 import Foundation
 import Synchronization
 
-/// The engine's own loops run on up to ``threads`` threads (all cores by default); OpenBLAS's
-/// thread count is set with them. Every parallel loop gives each index to exactly one thread and
-/// writes disjoint outputs, so results are bit-identical for any thread count unless a BLAS call
-/// splits a sum differently (OpenBLAS: bit-identical for a fixed count).
+/// The engine's own loops run on up to ``threads`` threads (all cores by default).
+///
+/// OpenBLAS itself always runs single-threaded: the engine splits its work (blocks of output
+/// positions, images of a batch) over its own threads and calls `sgemm` on each block. Changing
+/// OpenBLAS's global thread count while other threads call it would race, and would change how
+/// its sums are split between calls. Every parallel loop gives each index to exactly one thread
+/// and writes disjoint outputs, and block sizes do not depend on the thread count, so results are
+/// bit-identical for any thread count.
 public enum Parallel {
     private static let count = Mutex(ProcessInfo.processInfo.activeProcessorCount)
 
     /// The number of threads the engine uses.
     public static var threads: Int { count.withLock { $0 } }
 
-    /// Sets the engine's and OpenBLAS's thread count (at least 1).
+    /// Sets the engine's thread count (at least 1).
     public static func setThreads(_ n: Int) {
         count.withLock { $0 = max(1, n) }
-        BLAS.setThreads(max(1, n))
     }
 
     /// Runs `body(i)` for every `i` in `0..<iterations`, in contiguous chunks on up to
@@ -51,7 +54,7 @@ extension Parallel {
 }
 
 /// Carries a closure into `concurrentPerform`; the loops above guarantee disjoint writes.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+public struct UnsafeSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

@@ -129,19 +129,8 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     x.value.scalars.withUnsafeBufferPointer { xs in
         weight.value.scalars.withUnsafeBufferPointer { ws in
             out.scalars.withUnsafeMutableBufferPointer { ys in
-                if direct {
-                    for b in 0..<n {
-                        for grp in 0..<g.groups {
-                            BLAS.sgemm(.none, .none, m: cgOut, n: plane, k: k,
-                                       a: ws.baseAddress! + grp * cgOut * k, lda: k,
-                                       b: xs.baseAddress! + (b * cin + grp * cgIn) * h * w, ldb: plane,
-                                       c: ys.baseAddress! + (b * cout + grp * cgOut) * plane, ldc: plane)
-                        }
-                    }
-                } else {
-                    convolveBlocked(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w,
-                                    cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
-                }
+                convolveBlocked(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow, direct: direct)
             }
         }
     }
@@ -218,12 +207,14 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     }
 }
 
-/// The forward pass of a convolution that needs unfolding, in blocks of output positions small
-/// enough to stay in cache: each block is unfolded and multiplied by one thread with a
-/// single-threaded sgemm, straight into its slice of the output. Every output element is written
-/// by one thread, so the result does not depend on scheduling.
+/// The forward pass of a convolution in blocks of output positions small enough to stay in
+/// cache: each block is unfolded (unless the convolution is 1×1 with stride 1, which multiplies
+/// the input directly) and multiplied by one thread with a single-threaded sgemm, straight into
+/// its slice of the output. Every output element is written by one thread, and the blocks do not
+/// depend on the thread count, so the result does not either.
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int) {
+                     n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
+                     direct: Bool) {
     let cgIn = cin / g.groups, cgOut = cout / g.groups
     let k = cgIn * kh * kw
     let plane = oh * ow
@@ -231,22 +222,25 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let blockSize = min(plane, max(ow, (1 << 20) / max(k, 1)))
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
-    let threads = min(Parallel.threads, jobs)
-    let blasThreads = BLAS.threads
-    if threads > 1 { BLAS.setThreads(1) }
-    defer { if threads > 1 { BLAS.setThreads(blasThreads) } }
     let (xa, wa, ya) = (UnsafeSendable(x), UnsafeSendable(weights), UnsafeSendable(y))
-    Parallel.forEachThread(jobs, threads: threads) { range in
-        var col = [Float](repeating: 0, count: k * blockSize)
+    Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
+        var col = [Float](repeating: 0, count: direct ? 0 : k * blockSize)
         col.withUnsafeMutableBufferPointer { cs in
             for job in range {
                 let block = job % blocksPerPlane, grp = (job / blocksPerPlane) % g.groups, b = job / (blocksPerPlane * g.groups)
                 let first = block * blockSize
                 let count = min(blockSize, plane - first)
-                im2colBlock(xa.value + (b * cin + grp * cgIn) * h * w, channels: cgIn, height: h, width: w, kh: kh, kw: kw,
-                            g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
-                BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
-                           b: cs.baseAddress!, ldb: count, c: ya.value + (b * cout + grp * cgOut) * plane + first, ldc: plane)
+                let input = xa.value + (b * cin + grp * cgIn) * h * w
+                if direct {
+                    // The input plane is already the K × plane matrix; take its columns.
+                    BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
+                               b: input + first, ldb: plane, c: ya.value + (b * cout + grp * cgOut) * plane + first, ldc: plane)
+                } else {
+                    im2colBlock(input, channels: cgIn, height: h, width: w, kh: kh, kw: kw,
+                                g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
+                    BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
+                               b: cs.baseAddress!, ldb: count, c: ya.value + (b * cout + grp * cgOut) * plane + first, ldc: plane)
+                }
             }
         }
     }
