@@ -19,39 +19,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
-/// Unfolds one group of one image into columns: row `(c·kh + i)·kw + j` holds, for every output
-/// position, the input sample under kernel tap `(i, j)` of channel `c` (zero in the padding).
-@inline(__always)
-func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-            kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into col: UnsafeMutablePointer<Float>) {
-    let plane = outH * outW
-    let (xAddress, colAddress) = (UnsafeSendable(x), UnsafeSendable(col))
-    Parallel.forEach(channels, minimumPerThread: 4) { c in
-        let (x, col) = (xAddress.value, colAddress.value)
-        let xc = x + c * height * width
-        for i in 0..<kh {
-            for j in 0..<kw {
-                let row = col + ((c * kh + i) * kw + j) * plane
-                for oy in 0..<outH {
-                    let iy = oy * g.stride - g.padding + i * g.dilation
-                    let dst = row + oy * outW
-                    if iy < 0 || iy >= height {
-                        dst.update(repeating: 0, count: outW)
-                        continue
-                    }
-                    let src = xc + iy * width
-                    for ox in 0..<outW {
-                        let ix = ox * g.stride - g.padding + j * g.dilation
-                        dst[ox] = (ix >= 0 && ix < width) ? src[ix] : 0
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// ``im2col`` for the output positions `first..<first + count` only (row-major over the output
-/// plane), into a `K × count` block.
+/// Unfolds the output positions `first..<first + count` (row-major over the output plane) of one
+/// group of one image into a `K × count` block: row `(c·kh + i)·kw + j` holds, for each of those
+/// positions, the input sample under kernel tap `(i, j)` of channel `c` (zero in the padding).
 @inline(__always)
 func im2colBlock(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
                  g: ConvolutionGeometry, outW: Int, first: Int, count: Int, into col: UnsafeMutablePointer<Float>) {
@@ -84,7 +54,8 @@ func im2colBlock(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: I
     }
 }
 
-/// The adjoint of ``im2col``: adds each column entry back to the input sample it came from.
+/// The adjoint of ``im2colBlock`` over a whole plane: adds each column entry back to the input
+/// sample it came from.
 @inline(__always)
 func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
             kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into x: UnsafeMutablePointer<Float>) {
@@ -164,7 +135,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
                         if direct {
                             source = xg
                         } else {
-                            im2col(xg, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: cs.baseAddress!)
+                            im2colBlock(xg, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outW: ow, first: 0, count: plane, into: cs.baseAddress!)
                             source = UnsafePointer(cs.baseAddress!)
                         }
                         dw!.scalars.withUnsafeMutableBufferPointer { dws in
