@@ -16,6 +16,12 @@ public class UNetModelBase: Layer {
 
     public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { network(x, c) }
 
+    public var parameterCount: Int { trainableParameters.reduce(0) { $0 + $1.value.count } }
+
+    public func multiplyAccumulates(height: Int, width: Int) -> Int? {
+        network.multiplyAccumulates(height: height, width: width)
+    }
+
     /// Probabilities for a batch, in evaluation mode.
     public func predict(_ input: Tensor) throws -> Tensor {
         guard input.rank == 4, input.shape.allSatisfy({ $0 > 0 }), input.shape[1] == configuration.inputChannels else {

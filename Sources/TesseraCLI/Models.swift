@@ -2,15 +2,22 @@ import ArgumentParser
 import Foundation
 import TesseraCore
 import TesseraModels
+import TesseraTensor
 
 /// `tessera models`: the registered segmentation model plugins.
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the segmentation model plugins, or show one model's options.",
         discussion: """
-            Without NAME, prints one line per registered model: its name and summary. With NAME, \
-            prints the model's configuration options and their defaults, as JSON that a recipe or \
-            --config file can start from.
+            Without NAME, prints one line per registered model: its name, trainable parameters, \
+            GFLOPs of its convolutions for one 512×512 image, and summary. With NAME, prints the \
+            model's configuration options and their defaults, as JSON that a recipe can start \
+            from; a partial object keeps the other defaults.
+
+            With NAME --benchmark, times a freshly initialized model on random input after a \
+            warm-up: the forward pass, or with --train a full training step (forward, binary \
+            cross-entropy, backward, Adam). Prints the median seconds, images per second and \
+            GFLOP/s, so you can pick the model that fits your machine and time budget.
             """
     )
 
@@ -20,6 +27,33 @@ struct Models: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(help: "Time the model named NAME on random input.")
+    var benchmark = false
+
+    @Option(help: "Benchmark image size in pixels (square).")
+    var size = 512
+
+    @Option(help: "Benchmark batch size.")
+    var batch = 1
+
+    @Option(help: "Timed benchmark runs after the warm-up.")
+    var runs = 5
+
+    @Flag(help: "Benchmark a training step instead of the forward pass.")
+    var train = false
+
+    @Option(help: "Threads for the benchmark (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if benchmark && name == nil { throw ValidationError("--benchmark needs a model NAME (see 'tessera models')") }
+        if !benchmark && (train || threads != nil) { throw ValidationError("--train and --threads go with --benchmark") }
+        guard (1...8192).contains(size) else { throw ValidationError("--size must lie in 1…8192, got \(size)") }
+        guard (1...1024).contains(batch) else { throw ValidationError("--batch must lie in 1…1024, got \(batch)") }
+        guard (1...1000).contains(runs) else { throw ValidationError("--runs must lie in 1…1000, got \(runs)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
     func run() throws {
         let registry = try builtInRegistry()
         if let name {
@@ -28,6 +62,10 @@ struct Models: ParsableCommand {
                 entry = try registry.entry(named: name)
             } catch {
                 throw CLIError("\(error)")
+            }
+            if benchmark {
+                try runBenchmark(entry)
+                return
             }
             if json {
                 let object: [String: Any] = [
@@ -43,14 +81,52 @@ struct Models: ParsableCommand {
             }
             return
         }
+        var rows: [(entry: ModelRegistry.Entry, parameters: Int, gflops: Double?)] = []
+        for entry in registry.all {
+            let model = try entry.make()
+            rows.append((entry, model.parameterCount, model.multiplyAccumulates(height: 512, width: 512).map { 2 * Double($0) / 1e9 }))
+        }
         if json {
-            let list = registry.all.map { ["name": $0.name, "summary": $0.summary] }
+            let list = rows.map { row -> [String: Any] in
+                ["name": row.entry.name, "summary": row.entry.summary, "parameters": row.parameters,
+                 "gflops_512": row.gflops.map { ($0 * 10).rounded() / 10 } ?? NSNull()]
+            }
             print(try jsonString(list))
         } else {
-            let width = registry.all.map(\.name.count).max() ?? 0
-            for entry in registry.all {
-                print(entry.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + entry.summary)
+            let width = max(5, registry.all.map(\.name.count).max() ?? 0)
+            print("model".padding(toLength: width + 2, withPad: " ", startingAt: 0) + "parameters".leftPadded(10)
+                  + "GFLOPs@512".leftPadded(12) + "  summary")
+            for row in rows {
+                let parameters = row.parameters == 0 ? "—" : String(format: "%.4f M", Double(row.parameters) / 1e6)
+                let gflops = row.gflops.map { String(format: "%.1f", $0) } ?? "—"
+                print(row.entry.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + parameters.leftPadded(10)
+                      + gflops.leftPadded(12) + "  " + row.entry.summary)
             }
+        }
+    }
+
+    func runBenchmark(_ entry: ModelRegistry.Entry) throws {
+        if let threads { Parallel.setThreads(threads) }
+        let result: ModelBenchmark.Result
+        do {
+            result = try ModelBenchmark.run(try entry.make(seed: 1), size: size, batch: batch, runs: runs, train: train)
+        } catch let error as ModelError {
+            throw CLIError("\(error)")
+        }
+        let what = train ? "training step (Adam)" : "forward"
+        if json {
+            var object: [String: Any] = [
+                "model": entry.name, "case": train ? "train" : "forward", "size": size, "batch": batch,
+                "threads": Parallel.threads, "median_s": result.median, "runs_s": result.seconds,
+                "images_per_s": result.imagesPerSecond,
+            ]
+            if let g = result.gflopsPerSecond { object["gflops_per_s"] = g }
+            print(try jsonString(object))
+        } else {
+            var line = "\(entry.name) \(what), \(batch)×\(size)², \(Parallel.threads) threads: "
+                + String(format: "%.3f s median of %d, %.2f images/s", result.median, result.seconds.count, result.imagesPerSecond)
+            if let g = result.gflopsPerSecond { line += String(format: ", %.1f GFLOP/s", g) }
+            print(line)
         }
     }
 }

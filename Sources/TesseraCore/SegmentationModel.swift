@@ -38,6 +38,18 @@ public protocol SegmentationModel: AnyObject, SendableMetatype {
 
     /// Per-pixel probabilities for a batch; see the protocol's requirements.
     func predict(_ input: Tensor) throws -> Tensor
+
+    /// Trainable scalars (0 for models that learn nothing).
+    var parameterCount: Int { get }
+
+    /// Multiply-accumulates of the convolutions for one `height × width` image, or nil when the
+    /// model does not count them.
+    func multiplyAccumulates(height: Int, width: Int) -> Int?
+}
+
+extension SegmentationModel {
+    public var parameterCount: Int { 0 }
+    public func multiplyAccumulates(height: Int, width: Int) -> Int? { nil }
 }
 
 extension SegmentationModel {

@@ -250,3 +250,34 @@ struct PrepareCLITests {
         #expect(try tessera(["prepare", "x"]).status == 64)
     }
 }
+
+@Suite("tessera models")
+struct ModelsCLITests {
+    @Test("the listing gives parameters and GFLOPs at 512²; --json carries them")
+    func listing() throws {
+        let r = try tessera(["models"])
+        #expect(r.status == 0)
+        #expect(r.out.contains("31.0317 M") && r.out.contains("385.3") && r.out.contains("1.8628 M"))
+        let j = try tessera(["models", "--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [[String: Any]]
+        let half = list?.first { $0["name"] as? String == "half-unet" }
+        #expect(half?["parameters"] as? Int == 1_862_849)  // 1.8628 M in reference-architectures.md
+        #expect(half?["gflops_512"] as? Double == 202.8)
+    }
+
+    @Test("--benchmark times forward and training steps; misuse is named")
+    func benchmark() throws {
+        let forward = try tessera(["models", "half-unet", "--benchmark", "--size", "32", "--runs", "2", "--json"])
+        #expect(forward.status == 0, "\(forward.err)")
+        let result = try JSONSerialization.jsonObject(with: Data(forward.out.utf8)) as? [String: Any]
+        #expect((result?["median_s"] as? Double).map { $0 > 0 } == true)
+        #expect((result?["runs_s"] as? [Double])?.count == 2)
+        #expect(result?["gflops_per_s"] != nil)
+        let train = try tessera(["models", "half-unet", "--benchmark", "--train", "--size", "16", "--batch", "2", "--runs", "1"])
+        #expect(train.status == 0 && train.out.contains("training step (Adam), 2×16²"))
+        let untrainable = try tessera(["models", "threshold", "--benchmark", "--train"])
+        #expect(untrainable.status == 1 && untrainable.err.contains("no parameters to train"))
+        #expect(try tessera(["models", "--benchmark"]).status == 64)
+        #expect(try tessera(["models", "unet", "--benchmark", "--size", "0"]).status == 64)
+    }
+}
