@@ -5,9 +5,6 @@ VipsImage *tsr_load_file(const char *path, int sequential) {
         "access", sequential ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM,
         "fail_on", VIPS_FAIL_ON_ERROR, NULL);
 }
-VipsImage *tsr_load_buffer(const void *data, size_t length) {
-    return vips_image_new_from_buffer(data, length, "", "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-}
 int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter) {
     return vips_pngsave(in, path, "compression", compression, "bitdepth", bitdepth,
                         "filter", filter, "strip", TRUE, NULL);
@@ -20,9 +17,6 @@ int tsr_tiffsave(VipsImage *in, const char *path) {
 }
 int tsr_webpsave(VipsImage *in, const char *path, int quality, int lossless) {
     return vips_webpsave(in, path, "Q", quality, "lossless", lossless, NULL);
-}
-int tsr_pngsave_buffer(VipsImage *in, void **buf, size_t *len) {
-    return vips_pngsave_buffer(in, buf, len, NULL);
 }
 
 int tsr_cast(VipsImage *in, VipsImage **out, VipsBandFormat format) {
@@ -39,9 +33,6 @@ int tsr_extract_band(VipsImage *in, VipsImage **out, int band, int n) {
 }
 int tsr_bandjoin2(VipsImage *a, VipsImage *b, VipsImage **out) {
     return vips_bandjoin2(a, b, out, NULL);
-}
-int tsr_flatten(VipsImage *in, VipsImage **out) {
-    return vips_flatten(in, out, NULL);
 }
 int tsr_linear(VipsImage *in, VipsImage **out, const double *a, const double *b, int n) {
     return vips_linear(in, out, a, b, n, NULL);
@@ -78,9 +69,6 @@ int tsr_affine(VipsImage *in, VipsImage **out, double a, double b, double c, dou
 int tsr_resize(VipsImage *in, VipsImage **out, double scale, VipsKernel kernel) {
     return vips_resize(in, out, scale, "kernel", kernel, NULL);
 }
-int tsr_zoom(VipsImage *in, VipsImage **out, int xfac, int yfac) {
-    return vips_zoom(in, out, xfac, yfac, NULL);
-}
 
 int tsr_stats(VipsImage *in, VipsImage **out) { return vips_stats(in, out, NULL); }
 int tsr_hist_find(VipsImage *in, VipsImage **out, int band) {
@@ -98,22 +86,10 @@ int tsr_relational_const1(VipsImage *in, VipsImage **out, VipsOperationRelationa
 int tsr_relational(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationRelational op) {
     return vips_relational(a, b, out, op, NULL);
 }
-int tsr_boolean(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationBoolean op) {
-    return vips_boolean(a, b, out, op, NULL);
-}
 int tsr_ifthenelse(VipsImage *cond, VipsImage *in1, VipsImage *in2, VipsImage **out, int blend) {
     return vips_ifthenelse(cond, in1, in2, out, "blend", blend, NULL);
 }
 int tsr_add(VipsImage *a, VipsImage *b, VipsImage **out) { return vips_add(a, b, out, NULL); }
-int tsr_multiply(VipsImage *a, VipsImage *b, VipsImage **out) {
-    return vips_multiply(a, b, out, NULL);
-}
-int tsr_composite2(VipsImage *base, VipsImage *overlay, VipsImage **out, VipsBlendMode mode) {
-    return vips_composite2(base, overlay, out, mode, NULL);
-}
-int tsr_black(VipsImage **out, int width, int height, int bands) {
-    return vips_black(out, width, height, "bands", bands, NULL);
-}
 int tsr_maplut(VipsImage *in, VipsImage **out, VipsImage *lut) {
     return vips_maplut(in, out, lut, NULL);
 }
@@ -131,13 +107,3 @@ VipsImage *tsr_svgload_buffer(const void *data, size_t length, double dpi) {
     return out;
 }
 
-static void *tsr_count_one(VipsObject *object, void *a, void *b) {
-    (void)object; (void)b;
-    *(int *)a += 1;
-    return NULL;
-}
-int tsr_object_count(void) {
-    int n = 0;
-    vips_object_map((VipsSListMap2Fn)tsr_count_one, &n, NULL);
-    return n;
-}

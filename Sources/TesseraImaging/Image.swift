@@ -105,40 +105,13 @@ extension Image {
         return image
     }
 
-    /// Opens an image from encoded bytes (PNG, JPEG, …) held in memory.
-    public static func decode(_ data: Data, name: String? = nil) throws -> Image {
-        try Vips.start()
-        let pointer = data.withUnsafeBytes { raw in
-            tsr_load_buffer(raw.baseAddress, raw.count)
-        }
-        guard let pointer else {
-            throw ImagingError(operation: "decode", path: name, message: Vips.takeErrorMessage())
-        }
-        // new_from_buffer does not copy; force the pixels now so the image outlives `data`.
-        let image = Image(owning: pointer, source: name)
-        return try image.materialized()
-    }
-
-    /// Decodes all pixels now, into memory owned by the returned image. Errors in the file's
-    /// pixel data (a truncated PNG, a corrupt JPEG) surface here.
+    /// Decodes all pixels now, into memory owned by the returned image (`vips_image_copy_memory`).
+    /// Errors in the file's pixel data (a truncated PNG, a corrupt JPEG) surface here.
     public func materialized() throws -> Image {
-        var size = 0
-        guard let data = vips_image_write_to_memory(pointer, &size) else {
+        guard let copy = vips_image_copy_memory(pointer) else {
             throw ImagingError(operation: "decode", path: source, message: Vips.takeErrorMessage())
         }
-        defer { g_free(data) }
-        guard let copy = vips_image_new_from_memory_copy(
-            data, size, Int32(width), Int32(height), Int32(bands), vips_image_get_format(pointer))
-        else {
-            throw ImagingError(operation: "decode", path: source, message: Vips.takeErrorMessage())
-        }
-        let image = Image(owning: copy, source: source)
-        return try image.withInterpretation(of: self)
-    }
-
-    func withInterpretation(of other: Image) throws -> Image {
-        let interpretation = vips_image_get_interpretation(other.pointer)
-        return try derive("copy") { tsr_copy_interpretation(pointer, $0, interpretation) }
+        return Image(owning: copy, source: source)
     }
 }
 
@@ -205,16 +178,6 @@ extension Image {
             let reason = String(cString: strerror(errno))
             throw ImagingError(operation: "save", path: path, message: "cannot rename into place: \(reason)")
         }
-    }
-
-    /// Encodes the image as PNG bytes.
-    public func pngData() throws -> Data {
-        let image = try castForSave(format == .uint16 ? .uint16 : .uint8)
-        var buffer: UnsafeMutableRawPointer?
-        var length = 0
-        try image.check("encode png") { tsr_pngsave_buffer(image.pointer, &buffer, &length) }
-        defer { g_free(buffer) }
-        return Data(bytes: buffer!, count: length)
     }
 
     private func castForSave(_ target: PixelFormat) throws -> Image {

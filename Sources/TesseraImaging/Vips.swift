@@ -59,14 +59,6 @@ public enum Vips {
         vips_concurrency_set(Int32(clamping: threads))
     }
 
-    /// The number of libvips objects (images, operations, interpolators) alive in this process.
-    /// Tests compare it before and after work to find leaks.
-    public static var liveObjectCount: Int {
-        _ = started
-        vips_cache_drop_all()
-        return Int(tsr_object_count())
-    }
-
     /// Takes the GLib-GObject warnings this thread raised since the last call.
     static func takeObjectWarnings() -> [String] {
         let thread = UInt(pthread_self())

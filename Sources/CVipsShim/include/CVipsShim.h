@@ -8,12 +8,10 @@
 
 // Loading and saving
 VipsImage *tsr_load_file(const char *path, int sequential);
-VipsImage *tsr_load_buffer(const void *data, size_t length);
 int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter);
 int tsr_jpegsave(VipsImage *in, const char *path, int quality);
 int tsr_tiffsave(VipsImage *in, const char *path);
 int tsr_webpsave(VipsImage *in, const char *path, int quality, int lossless);
-int tsr_pngsave_buffer(VipsImage *in, void **buf, size_t *len);
 
 // Format and colour
 int tsr_cast(VipsImage *in, VipsImage **out, VipsBandFormat format);
@@ -21,7 +19,6 @@ int tsr_colourspace(VipsImage *in, VipsImage **out, VipsInterpretation space);
 int tsr_copy_interpretation(VipsImage *in, VipsImage **out, VipsInterpretation space);
 int tsr_extract_band(VipsImage *in, VipsImage **out, int band, int n);
 int tsr_bandjoin2(VipsImage *a, VipsImage *b, VipsImage **out);
-int tsr_flatten(VipsImage *in, VipsImage **out);
 int tsr_linear(VipsImage *in, VipsImage **out, const double *a, const double *b, int n);
 int tsr_linear_uchar(VipsImage *in, VipsImage **out, const double *a, const double *b, int n);
 
@@ -34,7 +31,6 @@ int tsr_affine(VipsImage *in, VipsImage **out, double a, double b, double c, dou
                double odx, double ody, int ox, int oy, int owidth, int oheight,
                VipsInterpolate *interpolate, const double *background, int n);
 int tsr_resize(VipsImage *in, VipsImage **out, double scale, VipsKernel kernel);
-int tsr_zoom(VipsImage *in, VipsImage **out, int xfac, int yfac);
 
 // Statistics
 int tsr_stats(VipsImage *in, VipsImage **out);
@@ -46,19 +42,12 @@ int tsr_min(VipsImage *in, double *out);
 // Pixel arithmetic and logic
 int tsr_relational_const1(VipsImage *in, VipsImage **out, VipsOperationRelational op, double c);
 int tsr_relational(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationRelational op);
-int tsr_boolean(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationBoolean op);
 int tsr_ifthenelse(VipsImage *cond, VipsImage *in1, VipsImage *in2, VipsImage **out, int blend);
 int tsr_add(VipsImage *a, VipsImage *b, VipsImage **out);
-int tsr_multiply(VipsImage *a, VipsImage *b, VipsImage **out);
-int tsr_composite2(VipsImage *base, VipsImage *overlay, VipsImage **out, VipsBlendMode mode);
-int tsr_black(VipsImage **out, int width, int height, int bands);
 int tsr_maplut(VipsImage *in, VipsImage **out, VipsImage *lut);
 
 // Rendering
 int tsr_arrayjoin(VipsImage **in, VipsImage **out, int n, int across, int shim, double background);
 VipsImage *tsr_svgload_buffer(const void *data, size_t length, double dpi);
-
-// Runtime
-int tsr_object_count(void);
 
 #endif
