@@ -63,20 +63,22 @@ public final class ThresholdModel: SegmentationModel {
     /// The threshold chosen for each item of the batch (Otsu's, or the fixed level).
     public func thresholds(for input: Tensor) throws -> [Float] {
         try Self.validateInput(input)
-        if configuration.method == .fixed {
-            return [Float](repeating: configuration.level, count: input.shape[0])
-        }
-        return (0..<input.shape[0]).map { Self.otsuThreshold(Self.luminance(input, item: $0)) }
+        return (0..<input.shape[0]).map { threshold(of: Self.luminance(input, item: $0)) }
+    }
+
+    /// The threshold for one image's luminance: Otsu's, or the fixed level.
+    func threshold(of luma: [Float]) -> Float {
+        configuration.method == .fixed ? configuration.level : Self.otsuThreshold(luma)
     }
 
     public func predict(_ input: Tensor) throws -> Tensor {
-        let levels = try thresholds(for: input)
+        try Self.validateInput(input)
         let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])
         var output = Tensor(shape: [n, 1, h, w])
         let bright = configuration.foreground == .bright
         for item in 0..<n {
             let luma = Self.luminance(input, item: item)
-            let t = levels[item]
+            let t = threshold(of: luma)
             for i in 0..<(h * w) {
                 let above = luma[i] >= t
                 output.scalars[item * h * w + i] = (above == bright) ? 1 : 0

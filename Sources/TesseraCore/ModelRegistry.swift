@@ -80,11 +80,19 @@ extension SegmentationModel {
     static func make(configurationJSON: Data?, seed: UInt64) throws -> any SegmentationModel {
         var configuration = defaultConfiguration
         if let configurationJSON, !configurationJSON.isEmpty {
-            try rejectUnknownKeys(in: configurationJSON)
+            guard let given = try? JSONSerialization.jsonObject(with: configurationJSON) as? [String: Any] else {
+                throw ModelError(model: name, message: "the configuration must be a JSON object")
+            }
+            var merged = (try? JSONSerialization.jsonObject(with: Data(defaultConfigurationJSON().utf8)) as? [String: Any]) ?? [:]
+            let unknown = Set(given.keys).subtracting(merged.keys).sorted()
+            if !unknown.isEmpty {
+                throw ModelError(
+                    model: name,
+                    message: "unknown option\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); "
+                        + "known options: \(merged.keys.sorted().joined(separator: ", "))")
+            }
             do {
                 // Keys not given keep this model's defaults: the given object is laid over them.
-                var merged = (try JSONSerialization.jsonObject(with: Data(defaultConfigurationJSON().utf8)) as? [String: Any]) ?? [:]
-                let given = (try JSONSerialization.jsonObject(with: configurationJSON) as? [String: Any]) ?? [:]
                 for (key, value) in given { merged[key] = value }
                 configuration = try JSONDecoder().decode(Configuration.self, from: JSONSerialization.data(withJSONObject: merged))
             } catch {
@@ -92,25 +100,6 @@ extension SegmentationModel {
             }
         }
         return try Self(configuration: configuration, seed: seed)
-    }
-}
-
-extension SegmentationModel {
-    /// Throws when the JSON object has a key the default configuration does not have, so a typo
-    /// in an option name is reported instead of silently ignored.
-    static func rejectUnknownKeys(in json: Data) throws {
-        guard let given = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
-            throw ModelError(model: name, message: "the configuration must be a JSON object")
-        }
-        let known = (try? JSONSerialization.jsonObject(with: Data(defaultConfigurationJSON().utf8)))
-            as? [String: Any] ?? [:]
-        let unknown = Set(given.keys).subtracting(known.keys).sorted()
-        if !unknown.isEmpty {
-            throw ModelError(
-                model: name,
-                message: "unknown option\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); "
-                    + "known options: \(known.keys.sorted().joined(separator: ", "))")
-        }
     }
 }
 

@@ -78,15 +78,14 @@ public enum PrepareRun {
         report.sources = sources.count + report.failures.count
         try prepareOutput(settings: settings, inputs: inputs)
 
+        let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
         phase?("scan", sources.count)
-        let (scan, scanFailures) = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
-            .scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? progress : nil)
+        let (scan, scanFailures) = preparer.scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? progress : nil)
         report.scan = scan
         let readable = sources.filter { scanFailures[$0.name] == nil }
         report.failures += sources.compactMap { scanFailures[$0.name] }
 
         let folds = assignFolds(sources.map(\.name), folds: settings.folds, seed: settings.seed)
-        let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
         phase?("prepare", readable.count)
         let results = Batch.map(readable, workers: inputs.workers, progress: progress) { source in
             try preparer.prepare(source, scan: scan, fold: folds[source.name] ?? 0)
@@ -111,7 +110,7 @@ public enum PrepareRun {
         report.rows = rows
         let manifest = ([ManifestRow.csvHeader] + rows.map(\.csvLine)).joined(separator: "\n") + "\n"
         try AtomicFile.write(manifest, to: inputs.output + "/manifest.csv")
-        try AtomicFile.write(try datasetJSON(settings: settings, report: report, folds: folds, readable: readable, hasMasks: inputs.masks != nil),
+        try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: inputs.masks != nil),
                              to: inputs.output + "/dataset.json")
         return report
     }
@@ -167,12 +166,12 @@ public enum PrepareRun {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 
-    static func datasetJSON(settings: PrepareSettings, report: PrepareReport, folds: [String: Int],
-                            readable: [PrepareSource], hasMasks: Bool) throws -> Data {
-        let failed = Set(report.failures.map(\.path))
-        let prepared = readable.filter { !failed.contains($0.imagePath) && !failed.contains($0.maskPath ?? "") }
+    static func datasetJSON(settings: PrepareSettings, report: PrepareReport, hasMasks: Bool) throws -> Data {
+        // Sources per fold, from the manifest's rows: only prepared sources have rows.
+        var foldOf: [String: Int] = [:]
+        for row in report.rows { foldOf[row.source] = row.fold }
         var foldSizes = [Int](repeating: 0, count: max(settings.folds, 1))
-        for source in prepared { foldSizes[folds[source.name] ?? 0] += 1 }
+        for fold in foldOf.values { foldSizes[fold] += 1 }
         var object: [String: Any] = [
             "tessera": TesseraVersion.string,
             "libvips": Vips.version,
