@@ -148,7 +148,7 @@ struct Evaluate: ParsableCommand {
             switch result {
             case .success(let pair): evaluated.append(pair)
             case .failure(let error):
-                printError(Self.describe(error, item: item))
+                printError("\(InputError(describing: error, path: item.prediction))")
                 failures += 1
             }
         }
@@ -187,11 +187,6 @@ struct Evaluate: ParsableCommand {
         var name: String
         var prediction: String
         var truth: String
-    }
-
-    static func describe(_ error: any Error, item: PairItem) -> String {
-        if error is MaskError || error is ImagingError { return "\(error)" }
-        return "\(item.prediction): \(error)"
     }
 
     private func writeSweep(_ report: EvaluationReport, points: [SweepPoint], toStdout: Bool) throws {

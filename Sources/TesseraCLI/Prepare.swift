@@ -167,7 +167,7 @@ struct Prepare: ParsableCommand {
                 settings: settings, inputs: inputs,
                 phase: { name, total in bar.start(name == "scan" ? "mean pixel" : "prepare", total: total) },
                 progress: { bar.update($0) })
-        } catch let error as FolderError {
+        } catch let error as InputError {
             throw CLIError("\(error)")
         }
         if !quiet {

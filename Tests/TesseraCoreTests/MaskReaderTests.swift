@@ -33,7 +33,7 @@ struct MaskReaderTests {
     func antiAliased() throws {
         let s = try Scratch()
         let file = try s.write("aa.png", [0, 0, 100, 128, 255, 255, 255, 0, 0], width: 3, height: 3)
-        let error = #expect(throws: MaskError.self) { try reader.read(file) }
+        let error = #expect(throws: InputError.self) { try reader.read(file) }
         #expect(error?.message.contains("2 pixels") == true)
         #expect(error?.message.contains("2 stray values") == true)
         #expect(error?.message.contains("--mask-policy repair") == true)
@@ -45,7 +45,7 @@ struct MaskReaderTests {
     @Test("0/255 mixed with 0/1 is named as such")
     func mixed() throws {
         let s = try Scratch()
-        let error = #expect(throws: MaskError.self) {
+        let error = #expect(throws: InputError.self) {
             try reader.read(try s.write("m.png", [0, 1, 255, 255], width: 2, height: 2))
         }
         #expect(error?.message.hasPrefix("0/255 mixed with 0/1: 1 pixels") == true)
@@ -57,7 +57,7 @@ struct MaskReaderTests {
         let gray = try reader.read(try s.write("g.png", [0, 0, 0, 255, 255, 255], width: 2, height: 1, bands: 3))
         #expect(gray.notes.contains { $0.contains("RGB file holding a gray mask") })
         #expect(try gray.labels.bytes() == [0, 1])
-        let error = #expect(throws: MaskError.self) {
+        let error = #expect(throws: InputError.self) {
             try reader.read(try s.write("c.png", [255, 0, 0, 0, 0, 0], width: 2, height: 1, bands: 3))
         }
         #expect(error?.message.contains("colour mask") == true)
@@ -70,7 +70,7 @@ struct MaskReaderTests {
         let s = try Scratch()
         let file = try s.write("l.png", [0, 1, 2, 5], width: 4, height: 1)
         let reader3 = MaskReader(classes: 3)
-        let error = #expect(throws: MaskError.self) { try reader3.read(file) }
+        let error = #expect(throws: InputError.self) { try reader3.read(file) }
         #expect(error?.message.contains("outside the 3 class indices") == true)
         let repaired = try MaskReader(classes: 3, policy: .repair).read(file)
         #expect(try repaired.labels.bytes() == [0, 1, 2, 2])
@@ -82,7 +82,7 @@ struct MaskReaderTests {
         let s = try Scratch()
         var samples = [UInt8](repeating: 0, count: 32 * 32)
         for y in 8..<24 { for x in 5..<19 { samples[y * 32 + x] = 255 } }
-        let error = #expect(throws: MaskError.self) {
+        let error = #expect(throws: InputError.self) {
             try reader.read(try s.write("j.jpg", samples, width: 32, height: 32))
         }
         #expect(error?.message.contains("JPEG") == true)
@@ -97,6 +97,6 @@ struct MaskReaderTests {
         #expect(try mask.labels.bytes() == [0, 1, 1, 0])
         let float = s.path + "/f.tif"
         try Image(floats: [0, 1], width: 2, height: 1, bands: 1).save(to: float)
-        #expect(throws: MaskError.self) { try reader.read(float) }
+        #expect(throws: InputError.self) { try reader.read(float) }
     }
 }

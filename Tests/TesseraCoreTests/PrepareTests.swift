@@ -277,7 +277,7 @@ struct PrepareTests {
         settings.augment = 1
         _ = try PrepareRun.run(settings: settings, inputs: PrepareInputs(images: d.images, masks: d.masks, output: d.out()))
         let complete = try files(under: d.out())
-        let again = #expect(throws: FolderError.self) {
+        let again = #expect(throws: InputError.self) {
             try PrepareRun.run(settings: settings, inputs: PrepareInputs(images: d.images, masks: d.masks, output: d.out()))
         }
         #expect(again?.message.contains("--overwrite") == true)
@@ -295,7 +295,7 @@ struct PrepareTests {
         resumed["images/.a_t004.png.partial-1"] = nil
         #expect(resumed == complete)
         settings.seed = 99
-        #expect(throws: FolderError.self) { try PrepareRun.run(settings: settings, inputs: resume) }
+        #expect(throws: InputError.self) { try PrepareRun.run(settings: settings, inputs: resume) }
         var overwrite = PrepareInputs(images: d.images, masks: d.masks, output: d.out())
         overwrite.overwrite = true
         #expect(try PrepareRun.run(settings: settings, inputs: overwrite).written == report.tiles)

@@ -67,13 +67,6 @@ public struct DatasetScan: Sendable {
     public var meanPixel: [Double]?
 }
 
-/// A source that failed, and why (one line).
-public struct PrepareFailure: Error, Sendable, CustomStringConvertible {
-    public var path: String
-    public var message: String
-    public var description: String { "\(path): \(message)" }
-}
-
 /// The dataset pipeline: pad → colour constancy → tiles → augmentation, with libvips doing every
 /// pixel operation, then folds per source.
 ///
@@ -99,17 +92,17 @@ public struct DatasetPreparer: Sendable {
     /// the dataset's band count and mean pixel. Sources that cannot be read are returned as
     /// failures and should be left out of the second pass.
     public func scan(_ sources: [PrepareSource], workers: Int,
-                     progress: (@Sendable (Int) -> Void)? = nil) -> (DatasetScan, [String: PrepareFailure]) {
+                     progress: (@Sendable (Int) -> Void)? = nil) -> (DatasetScan, [String: InputError]) {
         let headers = Batch.map(sources, workers: workers) { source -> Int in
             let image = try Image.load(source.imagePath)
             return try image.withoutAlpha().bands
         }
-        var failures: [String: PrepareFailure] = [:]
+        var failures: [String: InputError] = [:]
         var colour = false
         for (source, result) in zip(sources, headers) {
             switch result {
             case .success(let bands): colour = colour || bands >= 3
-            case .failure(let error): failures[source.name] = PrepareFailure(path: source.imagePath, message: Self.reason(error))
+            case .failure(let error): failures[source.name] = InputError(describing: error, path: source.imagePath)
             }
         }
         let bands = colour ? 3 : 1
@@ -126,7 +119,7 @@ public struct DatasetPreparer: Sendable {
                 for b in 0..<bands { total[b] += s[b] }
                 pixels += n
             case .failure(let error):
-                failures[source.name] = PrepareFailure(path: source.imagePath, message: Self.reason(error))
+                failures[source.name] = InputError(describing: error, path: source.imagePath)
             }
         }
         let mean = pixels > 0 ? total.map { $0 / pixels } : nil
@@ -197,19 +190,10 @@ public struct DatasetPreparer: Sendable {
             result = bands == 3 ? try result.rgb() : try result.grayscale()
         }
         guard result.format == .uint8 || result.format == .uint16 else {
-            throw PrepareFailure(path: image.source ?? "", message:
+            throw InputError(path: image.source ?? "", message:
                 "\(result.format.rawValue) samples: prepare takes 8- or 16-bit images (PNG, JPEG, TIFF, WebP)")
         }
         return (result, notes)
-    }
-
-    static func reason(_ error: any Error) -> String {
-        switch error {
-        case let e as ImagingError: e.message
-        case let e as MaskError: e.message
-        case let e as PrepareFailure: e.message
-        default: "\(error)"
-        }
     }
 
     // MARK: Second pass
@@ -224,7 +208,7 @@ public struct DatasetPreparer: Sendable {
             let labels = try reader.read(maskPath)
             notes += labels.notes.map { "mask: \($0)" }
             guard labels.labels.width == image.width, labels.labels.height == image.height else {
-                throw PrepareFailure(path: maskPath, message: "size mismatch: mask \(labels.labels.width)×\(labels.labels.height), "
+                throw InputError(path: maskPath, message: "size mismatch: mask \(labels.labels.width)×\(labels.labels.height), "
                     + "image \(image.width)×\(image.height) (\(source.imagePath))")
             }
             mask = labels.labels

@@ -21,7 +21,7 @@ public struct PrepareInputs: Sendable {
 public struct PrepareReport: Sendable {
     public var sources = 0
     public var prepared = 0
-    public var failures: [PrepareFailure] = []
+    public var failures: [InputError] = []
     /// Per source, what was noticed (dropped alpha, repaired masks, …).
     public var notes: [(source: String, note: String)] = []
     /// Files that are not images, and masks with no image: ignored.
@@ -40,20 +40,20 @@ public enum PrepareRun {
     static let stateFile = ".tessera-prepare.json"
 
     /// Runs the whole preparation. Per-source failures are collected in the report; problems that
-    /// stop the run (a missing folder, an existing output) are thrown as ``FolderError``.
+    /// stop the run (a missing folder, an existing output) are thrown as ``InputError``.
     public static func run(settings: PrepareSettings, inputs: PrepareInputs,
                            phase: (@Sendable (String, Int) -> Void)? = nil,
                            progress: (@Sendable (Int) -> Void)? = nil) throws -> PrepareReport {
-        if let problem = settings.problem() { throw FolderError(path: "settings", message: problem) }
+        if let problem = settings.problem() { throw InputError(path: "settings", message: problem) }
         let imageFolder = try ImageFolder(inputs.images)
         guard !imageFolder.files.isEmpty || !imageFolder.ambiguous.isEmpty else {
-            throw FolderError(path: inputs.images, message: "no image files here (PNG, JPEG, TIFF, WebP, …)")
+            throw InputError(path: inputs.images, message: "no image files here (PNG, JPEG, TIFF, WebP, …)")
         }
         let maskFolder = try inputs.masks.map { try ImageFolder($0) }
         var report = PrepareReport()
         report.ignored = imageFolder.ignored + (maskFolder?.ignored ?? [])
         for (name, paths) in imageFolder.ambiguous.sorted(by: { $0.key < $1.key }) {
-            report.failures.append(PrepareFailure(path: paths.joined(separator: ", "), message: "several images are named '\(name)'; keep one"))
+            report.failures.append(InputError(path: paths.joined(separator: ", "), message: "several images are named '\(name)'; keep one"))
         }
         var sources: [PrepareSource] = []
         for name in imageFolder.names {
@@ -62,7 +62,7 @@ public enum PrepareRun {
                 guard let mask = maskFolder.files[name] else {
                     let why = maskFolder.ambiguous[name].map { "several masks are named '\(name)' (\($0.joined(separator: ", "))); keep one" }
                         ?? "no mask named '\(name)' in \(maskFolder.path)"
-                    report.failures.append(PrepareFailure(path: image, message: why))
+                    report.failures.append(InputError(path: image, message: why))
                     continue
                 }
                 sources.append(PrepareSource(name: name, imagePath: image, maskPath: mask))
@@ -102,8 +102,7 @@ public enum PrepareRun {
                 for c in 0..<settings.classes { report.classCounts[c] += prepared.classCounts[c] }
                 report.notes += prepared.notes.map { (source.name, $0) }
             case .failure(let error):
-                let path = (error as? PrepareFailure)?.path ?? (error as? MaskError)?.path ?? (error as? ImagingError)?.path ?? source.imagePath
-                report.failures.append(PrepareFailure(path: path, message: DatasetPreparer.reason(error)))
+                report.failures.append(InputError(describing: error, path: source.imagePath))
             }
         }
         report.tiles = rows.count
@@ -123,15 +122,15 @@ public enum PrepareRun {
         let state = try stateJSON(settings: settings, inputs: inputs)
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw FolderError(path: out, message: "exists and is not a folder") }
+            guard isDirectory.boolValue else { throw InputError(path: out, message: "exists and is not a folder") }
             let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
             if !contents.isEmpty {
                 if inputs.resume {
                     guard let previous = fm.contents(atPath: statePath) else {
-                        throw FolderError(path: out, message: "holds no interrupted prepare run to resume (\(stateFile) is missing); use --overwrite to start again")
+                        throw InputError(path: out, message: "holds no interrupted prepare run to resume (\(stateFile) is missing); use --overwrite to start again")
                     }
                     guard previous == state else {
-                        throw FolderError(path: out, message: "was prepared with other settings or inputs (see \(stateFile)); resume with the same ones, or use --overwrite")
+                        throw InputError(path: out, message: "was prepared with other settings or inputs (see \(stateFile)); resume with the same ones, or use --overwrite")
                     }
                     return
                 } else if inputs.overwrite {
@@ -139,7 +138,7 @@ public enum PrepareRun {
                         try? fm.removeItem(atPath: out + "/" + item)
                     }
                 } else {
-                    throw FolderError(path: out, message: "already exists and is not empty; pass --overwrite to replace the dataset in it, or --resume to finish an interrupted run")
+                    throw InputError(path: out, message: "already exists and is not empty; pass --overwrite to replace the dataset in it, or --resume to finish an interrupted run")
                 }
             }
         }
@@ -147,7 +146,7 @@ public enum PrepareRun {
             try fm.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
             if inputs.masks != nil { try fm.createDirectory(atPath: out + "/masks", withIntermediateDirectories: true) }
         } catch {
-            throw FolderError(path: out, message: "cannot create the output folder: \(error.localizedDescription)")
+            throw InputError(path: out, message: "cannot create the output folder: \(error.localizedDescription)")
         }
         try AtomicFile.write(state, to: statePath)
     }

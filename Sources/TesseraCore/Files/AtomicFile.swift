@@ -14,12 +14,12 @@ public enum AtomicFile {
             if rename(temporary.path, url.path) != 0 {
                 let reason = String(cString: strerror(errno))
                 try? FileManager.default.removeItem(at: temporary)
-                throw FolderError(path: path, message: "cannot rename into place: \(reason)")
+                throw InputError(path: path, message: "cannot rename into place: \(reason)")
             }
-        } catch let error as FolderError {
+        } catch let error as InputError {
             throw error
         } catch {
-            throw FolderError(path: path, message: "cannot write: \(error.localizedDescription)")
+            throw InputError(path: path, message: "cannot write: \(error.localizedDescription)")
         }
     }
 

@@ -13,12 +13,12 @@ public struct ImageFolder: Sendable {
     public let ambiguous: [String: [String]]
 
     /// Lists `path`, or a single image file treated as a folder of one.
-    /// - Throws: ``FolderError`` when the path does not exist or cannot be read.
+    /// - Throws: ``InputError`` when the path does not exist or cannot be read.
     public init(_ path: String) throws {
         self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw FolderError(path: path, message: "no such file or folder")
+            throw InputError(path: path, message: "no such file or folder")
         }
         let names: [String]
         let folder: String
@@ -26,7 +26,7 @@ public struct ImageFolder: Sendable {
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: path)
             } catch {
-                throw FolderError(path: path, message: "cannot list the folder: \(error.localizedDescription)")
+                throw InputError(path: path, message: "cannot list the folder: \(error.localizedDescription)")
             }
             folder = path
         } else {
@@ -88,9 +88,3 @@ public struct FilePairing: Sendable {
     }
 }
 
-/// A folder that cannot be used.
-public struct FolderError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var message: String
-    public var description: String { "\(path): \(message)" }
-}

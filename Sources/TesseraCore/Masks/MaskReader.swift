@@ -24,13 +24,6 @@ public struct LabelMask: @unchecked Sendable {
     public let notes: [String]
 }
 
-/// Why a mask cannot be used.
-public struct MaskError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var message: String
-    public var description: String { "\(path): \(message)" }
-}
-
 /// Reads masks as label images and checks their hygiene: a mask must hold a clean label set.
 ///
 /// Binary masks (``classes`` = 2) hold 0/255 or 0/1. Label masks (``classes`` ≥ 3) hold class
@@ -62,14 +55,14 @@ public struct MaskReader: Sendable {
         }
         if gray.bands > 1 {
             guard try gray.bandsAreEqual() else {
-                throw MaskError(path: path, message: "a colour mask (its bands differ); "
+                throw InputError(path: path, message: "a colour mask (its bands differ); "
                     + "give one band of labels: 0/255 or 0/1 for binary masks, class indices for label masks")
             }
             gray = try gray.extractBands(0)
             notes.append("RGB file holding a gray mask; its first band was used")
         }
         if gray.format.isFloatingPoint {
-            throw MaskError(path: path, message: "a floating-point image is not a mask; "
+            throw InputError(path: path, message: "a floating-point image is not a mask; "
                 + "save masks as 8-bit PNG (0/255, 0/1, or class indices)")
         }
         if gray.format != .uint8 {
@@ -103,7 +96,7 @@ public struct MaskReader: Sendable {
         let description = describeStrays(strays, histogram: histogram, encoding: encoding, path: path)
         switch policy {
         case .refuse:
-            throw MaskError(path: path, message: description
+            throw InputError(path: path, message: description
                 + "; fix the mask or pass --mask-policy repair to snap them to the nearest label")
         case .repair:
             return (encoding, table, ["repaired: " + description + ", snapped to the nearest label"])

@@ -58,7 +58,7 @@ public struct PairEvaluator: Sendable {
         let truthMask = try reader.read(truth)
         let predicted = try Image.load(prediction)
         guard predicted.width == truthMask.labels.width, predicted.height == truthMask.labels.height else {
-            throw MaskError(path: prediction, message: "size mismatch: prediction \(predicted.width)×\(predicted.height), "
+            throw InputError(path: prediction, message: "size mismatch: prediction \(predicted.width)×\(predicted.height), "
                 + "ground truth \(truthMask.labels.width)×\(truthMask.labels.height) (\(truth))")
         }
         var result = PairEvaluation(
@@ -98,7 +98,7 @@ public struct PairEvaluator: Sendable {
         }
         if gray.bands > 1 {
             guard try gray.bandsAreEqual() else {
-                throw MaskError(path: path, message: "a colour prediction (its bands differ); "
+                throw InputError(path: path, message: "a colour prediction (its bands differ); "
                     + "give a gray mask or a one-band probability map")
             }
             gray = try gray.extractBands(0)
@@ -116,7 +116,7 @@ public struct PairEvaluator: Sendable {
             for v in 0..<min(histogram.count, sums.count) { foreground[v] = UInt64(sums[v]) }
             countIntegers(histogram: histogram, foreground: foreground, maximum: maximum, into: &result)
         default:
-            throw MaskError(path: path, message: "unsupported sample format \(gray.format.rawValue); "
+            throw InputError(path: path, message: "unsupported sample format \(gray.format.rawValue); "
                 + "use 8/16-bit PNG masks or float TIFF probability maps")
         }
     }
