@@ -7,10 +7,15 @@ public class UNetModelBase: Layer {
     public let configuration: UNetConfiguration
     public let network: UNetNetwork
 
-    required init(validated configuration: UNetConfiguration, seed: UInt64) {
+    /// Checks the options (naming the registered model in errors) and builds the network.
+    public required init(configuration: UNetConfiguration, seed: UInt64) throws {
+        try configuration.validate(model: Self.modelName)
         self.configuration = configuration
         network = UNetNetwork(configuration, seed: seed)
     }
+
+    /// The registered name of the concrete model, for messages.
+    static var modelName: String { (self as? any SegmentationModel.Type)?.name ?? "unet" }
 
     public var children: [(String, any Layer)] { network.children }
 
@@ -25,7 +30,7 @@ public class UNetModelBase: Layer {
     /// Probabilities for a batch, in evaluation mode.
     public func predict(_ input: Tensor) throws -> Tensor {
         guard input.rank == 4, input.shape.allSatisfy({ $0 > 0 }), input.shape[1] == configuration.inputChannels else {
-            throw ModelError(model: "unet", message: "expected an N×\(configuration.inputChannels)×H×W batch, got \(input.shape)")
+            throw ModelError(model: Self.modelName, message: "expected an N×\(configuration.inputChannels)×H×W batch, got \(input.shape)")
         }
         return network(Variable(input), .evaluation).value
     }
@@ -36,10 +41,6 @@ public final class UNetModel: UNetModelBase, SegmentationModel {
     public static let name = "unet"
     public static let summary = "U-Net, 4 poolings, 64-1024 channels (Ronneberger 2015)"
     public static var defaultConfiguration: UNetConfiguration { UNetConfiguration(channels: [64, 128, 256, 512, 1024], batchNorm: false) }
-    public convenience init(configuration: UNetConfiguration, seed: UInt64) throws {
-        try configuration.validate(model: Self.name)
-        self.init(validated: configuration, seed: seed)
-    }
 }
 
 /// U-Net with BatchNorm after every 3×3 convolution (000_…).
@@ -47,10 +48,6 @@ public final class UNetBNModel: UNetModelBase, SegmentationModel {
     public static let name = "unet-bn"
     public static let summary = "U-Net with BatchNorm in every layer (Choi & Jung 2020)"
     public static var defaultConfiguration: UNetConfiguration { UNetConfiguration(channels: [64, 128, 256, 512, 1024], batchNorm: true) }
-    public convenience init(configuration: UNetConfiguration, seed: UInt64) throws {
-        try configuration.validate(model: Self.name)
-        self.init(validated: configuration, seed: seed)
-    }
 }
 
 /// Half U-Net of 001_…: 2 poolings, 64-128 encoder, 256 bottleneck.
@@ -58,8 +55,4 @@ public final class HalfUNetModel: UNetModelBase, SegmentationModel {
     public static let name = "half-unet"
     public static let summary = "Half U-Net, 2 poolings, 64-128-256 channels (Lee & Jhang 2021)"
     public static var defaultConfiguration: UNetConfiguration { UNetConfiguration(channels: [64, 128, 256], batchNorm: false) }
-    public convenience init(configuration: UNetConfiguration, seed: UInt64) throws {
-        try configuration.validate(model: Self.name)
-        self.init(validated: configuration, seed: seed)
-    }
 }
