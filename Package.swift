@@ -71,8 +71,36 @@ let package = Package(
             path: "Plugins/UNet"
         ),
         .target(
+            name: "TesseraMultiResUNet",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            path: "Plugins/MultiResUNet"
+        ),
+        .target(
+            name: "TesseraUNetPlusPlus",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor", "TesseraUNet"],
+            path: "Plugins/UNetPlusPlus"
+        ),
+        .target(
+            name: "TesseraSegNet",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            path: "Plugins/SegNet"
+        ),
+        .target(
+            name: "TesseraFCN",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            path: "Plugins/FCN"
+        ),
+        .target(
+            name: "TesseraAutoSegNet",
+            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            path: "Plugins/AutoSegNet"
+        ),
+        .target(
             name: "TesseraModels",
-            dependencies: ["TesseraCore", "TesseraThreshold", "TesseraUNet"],
+            dependencies: [
+                "TesseraCore", "TesseraThreshold", "TesseraUNet", "TesseraMultiResUNet", "TesseraUNetPlusPlus",
+                "TesseraSegNet", "TesseraFCN", "TesseraAutoSegNet",
+            ],
             path: "Sources/TesseraModels"
         ),
 
@@ -94,7 +122,7 @@ let package = Package(
 
         .executableTarget(
             name: "tessera-bench",
-            dependencies: ["TesseraTensor", "TesseraNN", "TesseraUNet"],
+            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels"],
             path: "Sources/tessera-bench"
         ),
 

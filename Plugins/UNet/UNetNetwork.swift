@@ -23,31 +23,21 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case channels, batchNorm = "batch_norm", inputChannels = "input_channels", classes }
 
-    /// Checks the options; the message names the one that is wrong.
-    func validate(model: String) throws {
-        guard channels.count >= 2, channels.allSatisfy({ $0 > 0 }) else {
-            throw ModelError(model: model, message: "channels needs at least two positive stage widths, got \(channels)")
-        }
-        guard inputChannels == 1 || inputChannels == 3 else {
-            throw ModelError(model: model, message: "input_channels must be 1 or 3, got \(inputChannels)")
-        }
-        guard classes >= 1 else { throw ModelError(model: model, message: "classes must be at least 1, got \(classes)") }
-    }
 }
 
 /// Two 3×3 convolutions, each followed (optionally) by BatchNorm, then ReLU.
-final class DoubleConvolution: Layer {
+public final class DoubleConvolution: Layer {
     let conv1: Conv2d, conv2: Conv2d
     let norm1: BatchNorm2d?, norm2: BatchNorm2d?
 
-    init(_ input: Int, _ output: Int, batchNorm: Bool, seed: UInt64, name: String) {
+    public init(_ input: Int, _ output: Int, batchNorm: Bool, seed: UInt64, name: String) {
         conv1 = Conv2d(input, output, kernel: 3, bias: !batchNorm, seed: seed, name: name + ".conv1")
         conv2 = Conv2d(output, output, kernel: 3, bias: !batchNorm, seed: seed, name: name + ".conv2")
         norm1 = batchNorm ? BatchNorm2d(output) : nil
         norm2 = batchNorm ? BatchNorm2d(output) : nil
     }
 
-    var children: [(String, any Layer)] {
+    public var children: [(String, any Layer)] {
         var list: [(String, any Layer)] = [("conv1", conv1)]
         if let norm1 { list.append(("norm1", norm1)) }
         list.append(("conv2", conv2))
@@ -55,7 +45,7 @@ final class DoubleConvolution: Layer {
         return list
     }
 
-    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
+    public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
         var h = conv1(x, c)
         if let norm1 { h = norm1(h, c) }
         h = relu(h)
@@ -108,49 +98,25 @@ public final class UNetNetwork: Layer {
     /// Logits (before the sigmoid or softmax), `N×classes×H×W`.
     public func logits(_ x: Variable, _ c: ForwardContext) -> Variable {
         let depth = configuration.channels.count - 1
-        let multiple = 1 << depth
-        let (h, w) = (x.shape[2], x.shape[3])
-        let (ph, pw) = ((h + multiple - 1) / multiple * multiple, (w + multiple - 1) / multiple * multiple)
-        var current = (ph, pw) == (h, w) ? x : pad(x, top: 0, bottom: ph - h, left: 0, right: pw - w)
-        var skips: [Variable] = []
-        for (i, block) in encoder.enumerated() {
-            current = block(current, c)
-            if i < depth {
-                skips.append(current)
-                current = maxPool2x2(current).output
+        return paddedToMultiple(x, 1 << depth) { x in
+            var current = x
+            var skips: [Variable] = []
+            for (i, block) in encoder.enumerated() {
+                current = block(current, c)
+                if i < depth {
+                    skips.append(current)
+                    current = maxPool2x2(current).output
+                }
             }
+            for i in 0..<depth {
+                current = decoder[i](concat([skips[depth - 1 - i], upsample[i](current, c)]), c)
+            }
+            return head(current, c)
         }
-        for i in 0..<depth {
-            current = decoder[i](concat([skips[depth - 1 - i], upsample[i](current, c)]), c)
-        }
-        let out = head(current, c)
-        return (ph, pw) == (h, w) ? out : crop(out, top: 0, left: 0, height: h, width: w)
     }
 
     /// Probabilities: sigmoid for one class, softmax over channels for several.
     public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
-        let z = logits(x, c)
-        return configuration.classes == 1 ? sigmoid(z) : softmaxChannels(z)
-    }
-
-    /// Multiply-accumulates of every convolution and transposed convolution at `height × width`.
-    public func multiplyAccumulates(height: Int, width: Int) -> Int {
-        let ch = configuration.channels
-        let depth = ch.count - 1
-        var total = 0
-        var (h, w) = (height, width)
-        var input = configuration.inputChannels
-        for (i, c) in ch.enumerated() {
-            total += (input * c + c * c) * 9 * h * w
-            input = c
-            if i < depth { h /= 2; w /= 2 }
-        }
-        for i in 0..<depth {
-            let (from, to) = (ch[depth - i], ch[depth - i - 1])
-            total += from * to * 4 * h * w  // transposed 2×2 on the smaller map
-            h *= 2; w *= 2
-            total += (2 * to * to + to * to) * 9 * h * w
-        }
-        return total + ch[0] * configuration.classes * h * w
+        headProbabilities(logits(x, c))
     }
 }

@@ -19,7 +19,9 @@ public final class Conv2d: Layer {
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
-        conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry)
+        let y = conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry)
+        context.counter?.add(y.value.count * weight.value.count / weight.value.shape[0])
+        return y
     }
 }
 
@@ -40,7 +42,8 @@ public final class ConvTranspose2d: Layer {
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
-        convTranspose2d(x, weight: weight.variable(context), bias: bias?.variable(context))
+        context.counter?.add(x.value.count * weight.value.count / weight.value.shape[0])
+        return convTranspose2d(x, weight: weight.variable(context), bias: bias?.variable(context))
     }
 }
 

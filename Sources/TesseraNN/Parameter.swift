@@ -38,10 +38,25 @@ public struct ForwardContext: Sendable {
     /// Seed of this pass's dropout masks; each dropout layer mixes in its own number.
     public var seed: UInt64
 
-    public init(training: Bool, seed: UInt64 = 0) {
+    /// When set, convolution layers add their multiply-accumulates to it.
+    public var counter: OperationCounter?
+
+    public init(training: Bool, seed: UInt64 = 0, counter: OperationCounter? = nil) {
         self.training = training
         self.seed = seed
+        self.counter = counter
     }
 
     public static let evaluation = ForwardContext(training: false)
+}
+
+/// Counts the multiply-accumulates of the convolutions a forward pass runs (the FLOPs convention
+/// of `shared/reference-architectures.md`: kernel taps × input channels per group × output values).
+public final class OperationCounter: @unchecked Sendable {
+    // @unchecked: layers are called from one thread at a time; only the layer call counts.
+    public private(set) var multiplyAccumulates = 0
+
+    public init() {}
+
+    public func add(_ count: Int) { multiplyAccumulates += count }
 }

@@ -3,12 +3,12 @@
 import Foundation
 import TesseraTensor
 
-func median(_ runs: Int, _ body: () -> Void) -> Double {
-    body()  // warm-up
+func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    try body()  // warm-up
     var times: [Double] = []
     for _ in 0..<runs {
         let start = DispatchTime.now().uptimeNanoseconds
-        body()
+        try body()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     return times.sorted()[times.count / 2]
@@ -52,13 +52,13 @@ for (label, cin, cout, k, size) in shapes {
 }
 
 // Whole networks, forward, evaluation mode, 1×3×512².
-import TesseraNN
-import TesseraUNet
+import TesseraCore
+import TesseraModels
 
-for (label, configuration) in [("unet-bn", UNetBNModel.defaultConfiguration), ("half-unet", HalfUNetModel.defaultConfiguration)] {
-    let network = UNetNetwork(configuration, seed: 1)
-    let x = Variable(Tensor.uniform([1, 3, 512, 512], limit: 1, seed: 5))
-    let t = median(max(1, runs / 2)) { _ = network(x, .evaluation) }
-    let gflop = 2 * Double(network.multiplyAccumulates(height: 512, width: 512)) / 1e9
-    print(String(format: "%@ forward 1×512²: %.2f s, %.1f GFLOP/s", label, t, gflop / t))
+for name in ["unet-bn", "half-unet", "half-multiresunet"] {
+    let model = try builtInRegistry().entry(named: name).make(seed: 1)
+    let x = Tensor.uniform([1, 3, 512, 512], limit: 1, seed: 5)
+    let t = try median(max(1, runs / 2)) { _ = try model.predict(x) }
+    let gflop = 2 * Double(model.multiplyAccumulates(height: 512, width: 512) ?? 0) / 1e9
+    print(String(format: "%@ forward 1×512²: %.2f s, %.1f GFLOP/s", name, t, gflop / t))
 }
