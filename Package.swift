@@ -117,7 +117,10 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: ["TesseraCLI"],
-            path: "Sources/tessera"
+            path: "Sources/tessera",
+            // Model plugins (shared libraries loaded with --plugin) resolve Tessera's symbols
+            // against the executable.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
 
         .executableTarget(

@@ -9,7 +9,8 @@ struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the segmentation model plugins, or show one model's options.",
         discussion: """
-            Without NAME, prints one line per registered model: its name, trainable parameters, \
+            Without NAME, prints one line per registered model (built in, or from a plugin \
+            library loaded with --plugin or TESSERA_PLUGIN_PATH): its name, trainable parameters, \
             GFLOPs of its convolutions for one 512×512 image, and summary. With NAME, prints the \
             model's configuration options and their defaults, as JSON that a recipe can start \
             from; a partial object keeps the other defaults.
@@ -45,6 +46,8 @@ struct Models: ParsableCommand {
     @Option(help: "Threads for the benchmark (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var plugins: PluginOptions
+
     func validate() throws {
         if benchmark && name == nil { throw ValidationError("--benchmark needs a model NAME (see 'tessera models')") }
         if !benchmark && (train || threads != nil) { throw ValidationError("--train and --threads go with --benchmark") }
@@ -55,7 +58,7 @@ struct Models: ParsableCommand {
     }
 
     func run() throws {
-        let registry = try builtInRegistry()
+        let registry = try plugins.registry()
         if let name {
             let entry: ModelRegistry.Entry
             do {

@@ -281,3 +281,56 @@ struct ModelsCLITests {
         #expect(try tessera(["models", "unet", "--benchmark", "--size", "0"]).status == 64)
     }
 }
+
+@Suite("model plugins from outside", .serialized)
+struct PluginTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Builds the example plugin in the repository against this build's modules.
+    func buildExample(into folder: TemporaryFolder) throws -> String {
+        let library = folder.file("libtinyfcn.so")
+        let process = Process()
+        process.executableURL = Self.root.appendingPathComponent("scripts/build-plugin")
+        process.arguments = ["--products", productsDirectory.path, "-o", library,
+                             Self.root.appendingPathComponent("Examples/ExternalPlugin/TinyFCN.swift").path]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "scripts/build-plugin failed: \(message)")
+        return library
+    }
+
+    @Test("the example plugin builds, loads with --plugin or TESSERA_PLUGIN_PATH, and its model works")
+    func loads() throws {
+        let folder = try TemporaryFolder("plugin")
+        let library = try buildExample(into: folder)
+        let listed = try tessera(["models", "--plugin", library, "--json"])
+        #expect(listed.status == 0, "\(listed.err)")
+        #expect(listed.out.contains(#""name" : "tiny-fcn""#))
+        #expect(listed.out.contains(#""name" : "unet""#))
+        let fromEnvironment = try tessera(["models", "tiny-fcn"], environment: ["TESSERA_PLUGIN_PATH": folder.path])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment.err)")
+        #expect(fromEnvironment.out.contains(#""width" : 16"#))
+        let benchmark = try tessera(["models", "tiny-fcn", "--plugin", library, "--benchmark", "--size", "32", "--runs", "1", "--train", "--json"])
+        #expect(benchmark.status == 0, "\(benchmark.err)")
+        #expect(benchmark.out.contains(#""model" : "tiny-fcn""#))
+    }
+
+    @Test("a duplicate name, a missing file, a non-library and a library without the entry point are clear errors")
+    func errors() throws {
+        let folder = try TemporaryFolder("plugin-errors")
+        let library = try buildExample(into: folder)
+        let twice = try tessera(["models", "--plugin", library, "--plugin", library])
+        #expect(twice.status == 1)
+        #expect(twice.err.contains(library) && twice.err.contains("'tiny-fcn' is already registered"), "\(twice.err)")
+        let missing = try tessera(["models", "--plugin", folder.file("nope.so")])
+        #expect(missing.status == 1 && missing.err.contains("no such file"), "\(missing.err)")
+        try Data("not a library".utf8).write(to: URL(fileURLWithPath: folder.file("text.so")))
+        let text = try tessera(["models", "--plugin", folder.file("text.so")])
+        #expect(text.status == 1 && text.err.contains("cannot be loaded"), "\(text.err)")
+        let plain = try tessera(["models"], environment: ["TESSERA_PLUGIN_PATH": "/usr/lib/x86_64-linux-gnu/libz.so.1"])
+        #expect(plain.status == 1 && plain.err.contains("is not a Tessera plugin"), "\(plain.err)")
+    }
+}
