@@ -7,8 +7,10 @@ import Synchronization
 /// positions, images of a batch) over its own threads and calls `sgemm` on each block. Changing
 /// OpenBLAS's global thread count while other threads call it would race, and would change how
 /// its sums are split between calls. Every parallel loop gives each index to exactly one thread
-/// and writes disjoint outputs, and block sizes do not depend on the thread count, so results are
-/// bit-identical for any thread count.
+/// and writes disjoint outputs, and block sizes do not depend on the thread count, so forward
+/// results are bit-identical for any thread count. Reductions over blocks (a convolution's weight
+/// gradient) sum per-thread partials in thread order: bit-identical for a fixed thread count,
+/// equal within float tolerance across thread counts.
 public enum Parallel {
     private static let count = Mutex(ProcessInfo.processInfo.activeProcessorCount)
 
@@ -42,12 +44,17 @@ extension Parallel {
     /// Splits `0..<iterations` into `threads` contiguous ranges and runs `body` once per range,
     /// each on its own thread (for work that sets up per-thread scratch space).
     public static func forEachThread(_ iterations: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        forEachWorker(iterations, threads: threads) { _, range in body(range) }
+    }
+
+    /// As ``forEachThread(_:threads:_:)``, with the worker's number (0, 1, … in range order).
+    public static func forEachWorker(_ iterations: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
         let workers = max(1, min(threads, iterations))
-        if workers == 1 { body(0..<iterations); return }
+        if workers == 1 { body(0, 0..<iterations); return }
         withoutActuallyEscaping(body) { body in
             let task = UnsafeSendable(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                task.value((iterations * w / workers)..<(iterations * (w + 1) / workers))
+                task.value(w, (iterations * w / workers)..<(iterations * (w + 1) / workers))
             }
         }
     }

@@ -17,60 +17,90 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let plane = h * w
     let m = n * plane
-    var mean = [Float](repeating: 0, count: c)
-    var variance = [Float](repeating: 0, count: c)
-    let xs = x.value.scalars
-    if let running {
-        mean = running.mean
-        variance = running.variance
-    } else {
-        for k in 0..<c {
-            var s = 0.0, s2 = 0.0
-            for b in 0..<n { let base = (b * c + k) * plane; for i in 0..<plane { let v = Double(xs[base + i]); s += v; s2 += v * v } }
-            let mu = s / Double(m)
-            mean[k] = Float(mu)
-            variance[k] = Float(max(0, s2 / Double(m) - mu * mu))
+    var mean = running?.mean ?? [Float](repeating: 0, count: c)
+    var variance = running?.variance ?? [Float](repeating: 0, count: c)
+    if running == nil { withPointer(x.value) { source in
+        // Per channel, in Double over Float partial sums of one plane row at a time.
+        mean.withUnsafeMutableBufferPointer { means in
+        variance.withUnsafeMutableBufferPointer { variances in
+            let (mp, vp) = (UnsafeSendable(means.baseAddress!), UnsafeSendable(variances.baseAddress!))
+            Parallel.forEach(c) { k in
+                var s = 0.0, s2 = 0.0
+                for b in 0..<n {
+                    let p = source.value + (b * c + k) * plane
+                    var i = 0
+                    while i < plane {
+                        let end = min(plane, i + 1024)
+                        var fs: Float = 0, fs2: Float = 0
+                        for j in i..<end { let v = p[j]; fs += v; fs2 += v * v }
+                        s += Double(fs); s2 += Double(fs2)
+                        i = end
+                    }
+                }
+                let mu = s / Double(m)
+                mp.value[k] = Float(mu)
+                vp.value[k] = Float(max(0, s2 / Double(m) - mu * mu))
+            }
+        } }
+    } }
+    let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+    let (gammas, betas) = (gamma.value.scalars, beta.value.scalars)
+    let y = withPointer(x.value) { source in
+        Tensor.filled(shape: x.shape) { out in
+            let target = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * c) { q in
+                let k = q % c
+                let scale = gammas[k] * invStd[k], shift = betas[k] - gammas[k] * invStd[k] * mean[k]
+                let (xp, yp) = (source.value + q * plane, target.value + q * plane)
+                for i in 0..<plane { yp[i] = xp[i] * scale + shift }
+            }
         }
     }
-    let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-    var normalized = x.value
-    var y = x.value
-    for b in 0..<n { for k in 0..<c {
-        let base = (b * c + k) * plane
-        let (g, bt, mu, inv) = (gamma.value.scalars[k], beta.value.scalars[k], mean[k], invStd[k])
-        for i in 0..<plane {
-            let xh = (xs[base + i] - mu) * inv
-            normalized.scalars[base + i] = xh
-            y.scalars[base + i] = g * xh + bt
-        }
-    } }
     let training = running == nil
+    let statistics = (mean, invStd)
     let output = Variable(y, inputs: [x, gamma, beta]) { dy in
-        var dgamma = Tensor(shape: [c]), dbeta = Tensor(shape: [c])
-        var sumDy = [Float](repeating: 0, count: c), sumDyXh = [Float](repeating: 0, count: c)
-        for b in 0..<n { for k in 0..<c {
-            let base = (b * c + k) * plane
-            var s: Float = 0, sx: Float = 0
-            for i in 0..<plane { s += dy.scalars[base + i]; sx += dy.scalars[base + i] * normalized.scalars[base + i] }
-            sumDy[k] += s
-            sumDyXh[k] += sx
-        } }
-        for k in 0..<c { dgamma.scalars[k] = sumDyXh[k]; dbeta.scalars[k] = sumDy[k] }
-        var dx: Tensor?
-        if x.requiresGradient {
-            var d = dy
-            for b in 0..<n { for k in 0..<c {
-                let base = (b * c + k) * plane
-                let scale = gamma.value.scalars[k] * invStd[k]
-                if training {
-                    // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
-                    let (a, bb) = (sumDy[k] / Float(m), sumDyXh[k] / Float(m))
-                    for i in 0..<plane { d.scalars[base + i] = scale * (dy.scalars[base + i] - a - normalized.scalars[base + i] * bb) }
-                } else {
-                    for i in 0..<plane { d.scalars[base + i] = scale * dy.scalars[base + i] }
+        let (mean, invStd) = statistics
+        // x̂ is recomputed from x rather than kept: one tensor less alive between the passes.
+        var sumDy = [Double](repeating: 0, count: c), sumDyXh = [Double](repeating: 0, count: c)
+        withPointer(x.value) { xs in withPointer(dy) { dys in
+            sumDy.withUnsafeMutableBufferPointer { sd in
+            sumDyXh.withUnsafeMutableBufferPointer { sx in
+                let (sdp, sxp) = (UnsafeSendable(sd.baseAddress!), UnsafeSendable(sx.baseAddress!))
+                Parallel.forEach(c) { k in
+                    let (mu, inv) = (mean[k], invStd[k])
+                    var s = 0.0, sxh = 0.0
+                    for b in 0..<n {
+                        let (xp, dp) = (xs.value + (b * c + k) * plane, dys.value + (b * c + k) * plane)
+                        var fs: Float = 0, fx: Float = 0
+                        for i in 0..<plane { fs += dp[i]; fx += dp[i] * (xp[i] - mu) * inv }
+                        s += Double(fs); sxh += Double(fx)
+                    }
+                    sdp.value[k] = s; sxp.value[k] = sxh
                 }
             } }
-            dx = d
+        } }
+        let dgamma = Tensor(shape: [c], scalars: sumDyXh.map { Float($0) })
+        let dbeta = Tensor(shape: [c], scalars: sumDy.map { Float($0) })
+        var dx: Tensor?
+        if x.requiresGradient {
+            dx = withPointer(x.value) { xs in withPointer(dy) { dys in
+                Tensor.filled(shape: x.shape) { out in
+                    let target = UnsafeSendable(out.baseAddress!)
+                    Parallel.forEach(n * c) { q in
+                        let k = q % c
+                        let scale = gammas[k] * invStd[k]
+                        let (xp, dp, op) = (xs.value + q * plane, dys.value + q * plane, target.value + q * plane)
+                        if training {
+                            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))
+                            let (a, bb) = (Float(sumDy[k] / Double(m)), Float(sumDyXh[k] / Double(m)))
+                            let (mu, inv) = (mean[k], invStd[k])
+                            for i in 0..<plane { op[i] = scale * (dp[i] - a - (xp[i] - mu) * inv * bb) }
+                        } else {
+                            for i in 0..<plane { op[i] = scale * dp[i] }
+                        }
+                    }
+                }
+            } }
         }
         return [dx, dgamma, dbeta]
     }

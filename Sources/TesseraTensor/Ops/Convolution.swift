@@ -39,6 +39,15 @@ func im2colBlock(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: I
                     let dst = row + o
                     if iy < 0 || iy >= height {
                         dst.update(repeating: 0, count: run)
+                    } else if g.stride == 1 {
+                        // ix = ox0 + t + shift: zeros left of the image, one copy, zeros right.
+                        let src = xc + iy * width
+                        let shift = j * g.dilation - g.padding
+                        let lo = min(run, max(0, -(ox0 + shift)))
+                        let hi = max(lo, min(run, width - (ox0 + shift)))
+                        if lo > 0 { dst.update(repeating: 0, count: lo) }
+                        if hi > lo { (dst + lo).update(from: src + ox0 + shift + lo, count: hi - lo) }
+                        if run > hi { (dst + hi).update(repeating: 0, count: run - hi) }
                     } else {
                         let src = xc + iy * width
                         for t in 0..<run {
@@ -115,52 +124,49 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
         }
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    // A stride-1 convolution that keeps the size is its own adjoint's shape: dX is the
+    // convolution of dY with the weights transposed per group and flipped, through the same
+    // blocked, parallel forward path.
+    let selfAdjoint = g.stride == 1 && kh == kw && 2 * g.padding == g.dilation * (kh - 1) && oh == h && ow == w
     return Variable(out, inputs: inputs) { dy in
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
-        var dw = weight.requiresGradient ? Tensor(shape: weight.shape) : nil
-        var colBuffer = [Float](repeating: 0, count: direct ? 0 : k * plane)
-        var dcol = [Float](repeating: 0, count: (dx != nil && !direct) ? k * plane : 0)
-        x.value.scalars.withUnsafeBufferPointer { xs in
-        weight.value.scalars.withUnsafeBufferPointer { ws in
-        dy.scalars.withUnsafeBufferPointer { dys in
-        colBuffer.withUnsafeMutableBufferPointer { cs in
-        dcol.withUnsafeMutableBufferPointer { dcs in
-            for b in 0..<n {
-                for grp in 0..<g.groups {
-                    let xg = xs.baseAddress! + (b * cin + grp * cgIn) * h * w
-                    let dyg = dys.baseAddress! + (b * cout + grp * cgOut) * plane
-                    let wg = ws.baseAddress! + grp * cgOut * k
-                    if dw != nil {
-                        let source: UnsafePointer<Float>
+        let dw = weight.requiresGradient ? weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct) : nil
+        if dx != nil && selfAdjoint {
+            var flipped = Tensor(shape: [cin, cgOut, kh, kw])
+            for grp in 0..<g.groups { for co in 0..<cgOut { for ci in 0..<cgIn { for i in 0..<kh { for j in 0..<kw {
+                flipped.scalars[(((grp * cgIn + ci) * cgOut + co) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] =
+                    weight.value.scalars[(((grp * cgOut + co) * cgIn + ci) * kh + i) * kw + j]
+            } } } } }
+            dy.scalars.withUnsafeBufferPointer { dys in
+            flipped.scalars.withUnsafeBufferPointer { fs in
+            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                convolveBlocked(dys.baseAddress!, fs.baseAddress!, dxs.baseAddress!, n: n, cin: cout, h: oh, w: ow,
+                                cout: cin, kh: kh, kw: kw, g: g, oh: h, ow: w, direct: direct)
+            } } }
+        } else if dx != nil {
+            var dcol = [Float](repeating: 0, count: direct ? 0 : k * plane)
+            weight.value.scalars.withUnsafeBufferPointer { ws in
+            dy.scalars.withUnsafeBufferPointer { dys in
+            dcol.withUnsafeMutableBufferPointer { dcs in
+            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                for b in 0..<n {
+                    for grp in 0..<g.groups {
+                        let dyg = dys.baseAddress! + (b * cout + grp * cgOut) * plane
+                        let wg = ws.baseAddress! + grp * cgOut * k
+                        let dxg = dxs.baseAddress! + (b * cin + grp * cgIn) * h * w
                         if direct {
-                            source = xg
+                            // dX += Wᵀ · dY
+                            BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
+                                       b: dyg, ldb: plane, beta: 1, c: dxg, ldc: plane)
                         } else {
-                            im2colBlock(xg, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outW: ow, first: 0, count: plane, into: cs.baseAddress!)
-                            source = UnsafePointer(cs.baseAddress!)
-                        }
-                        dw!.scalars.withUnsafeMutableBufferPointer { dws in
-                            // dW += dY · colᵀ
-                            BLAS.sgemm(.none, .transposed, m: cgOut, n: k, k: plane, a: dyg, lda: plane,
-                                       b: source, ldb: plane, beta: 1, c: dws.baseAddress! + grp * cgOut * k, ldc: k)
-                        }
-                    }
-                    if dx != nil {
-                        dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                            let dxg = dxs.baseAddress! + (b * cin + grp * cgIn) * h * w
-                            if direct {
-                                // dX += Wᵀ · dY
-                                BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
-                                           b: dyg, ldb: plane, beta: 1, c: dxg, ldc: plane)
-                            } else {
-                                BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
-                                           b: dyg, ldb: plane, c: dcs.baseAddress!, ldc: plane)
-                                col2im(dcs.baseAddress!, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: dxg)
-                            }
+                            BLAS.sgemm(.transposed, .none, m: k, n: plane, k: cgOut, a: wg, lda: k,
+                                       b: dyg, ldb: plane, c: dcs.baseAddress!, ldc: plane)
+                            col2im(dcs.baseAddress!, channels: cgIn, height: h, width: w, kh: kh, kw: kw, g: g, outH: oh, outW: ow, into: dxg)
                         }
                     }
                 }
-            }
-        } } } } }
+            } } } }
+        }
         var db: Tensor?
         if let bias, bias.requiresGradient {
             var sums = Tensor(shape: bias.shape)
@@ -176,6 +182,55 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
         }
         return bias == nil ? [dx, dw] : [dx, dw, db]
     }
+}
+
+/// dW = Σ dY · colᵀ over the images, groups and blocks of output positions (the forward pass's
+/// blocks). Each thread sums its contiguous share of blocks into its own partial gradient, and the
+/// partials are added in thread order: bit-identical for a fixed thread count.
+func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: ConvolutionGeometry, direct: Bool) -> Tensor {
+    let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, cgIn, kh, kw) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
+    let (oh, ow) = (dy.shape[2], dy.shape[3])
+    let cgOut = cout / g.groups
+    let k = cgIn * kh * kw
+    let plane = oh * ow
+    let blockSize = min(plane, max(ow, (1 << 20) / max(k, 1)))
+    let blocksPerPlane = (plane + blockSize - 1) / blockSize
+    let jobs = n * g.groups * blocksPerPlane
+    let workers = max(1, min(Parallel.threads, jobs))
+    var partials = [[Float]](repeating: [], count: workers)
+    x.scalars.withUnsafeBufferPointer { xs in
+    dy.scalars.withUnsafeBufferPointer { dys in
+    partials.withUnsafeMutableBufferPointer { slots in
+        let (xa, da, sa) = (UnsafeSendable(xs.baseAddress!), UnsafeSendable(dys.baseAddress!), UnsafeSendable(slots.baseAddress!))
+        Parallel.forEachWorker(jobs, threads: workers) { worker, range in
+            var partial = [Float](repeating: 0, count: cout * k)
+            var col = [Float](repeating: 0, count: direct ? 0 : k * blockSize)
+            partial.withUnsafeMutableBufferPointer { ps in
+            col.withUnsafeMutableBufferPointer { cs in
+                for job in range {
+                    let block = job % blocksPerPlane, grp = (job / blocksPerPlane) % g.groups, b = job / (blocksPerPlane * g.groups)
+                    let first = block * blockSize
+                    let count = min(blockSize, plane - first)
+                    let input = xa.value + (b * cin + grp * cgIn) * h * w
+                    let source: UnsafePointer<Float>, ldb: Int
+                    if direct {
+                        (source, ldb) = (input + first, plane)
+                    } else {
+                        im2colBlock(input, channels: cgIn, height: h, width: w, kh: kh, kw: kw,
+                                    g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
+                        (source, ldb) = (UnsafePointer(cs.baseAddress!), count)
+                    }
+                    BLAS.sgemm(.none, .transposed, m: cgOut, n: k, k: count, a: da.value + (b * cout + grp * cgOut) * plane + first, lda: plane,
+                               b: source, ldb: ldb, beta: 1, c: ps.baseAddress! + grp * cgOut * k, ldc: k)
+                }
+            } }
+            sa.value[worker] = partial
+        }
+    } } }
+    var total = partials[0]
+    for p in partials.dropFirst() where !p.isEmpty { for i in 0..<total.count { total[i] += p[i] } }
+    return Tensor(shape: weightShape, scalars: total)
 }
 
 /// The forward pass of a convolution in blocks of output positions small enough to stay in

@@ -1,16 +1,10 @@
 import Foundation
 
 /// An element-wise map `y = f(x)` whose derivative is computed from `x` and `y`.
+@inline(__always)
 func unary(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
-    let y = Tensor(shape: x.shape, scalars: x.value.scalars.map(f))
-    return Variable(y, inputs: [x]) { dy in
-        var dx = dy
-        let xs = x.value.scalars, ys = y.scalars
-        dx.scalars.withUnsafeMutableBufferPointer { d in
-            for i in 0..<d.count { d[i] *= derivative(xs[i], ys[i]) }
-        }
-        return [dx]
-    }
+    let y = mapElements(x.value, f)
+    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, x.value, y, derivative)] }
 }
 
 /// `max(0, x)`.
