@@ -1,6 +1,9 @@
 // Engine micro-benchmarks: sgemm peak and conv2d throughput at the shapes of the built-in
 // networks, in one run. Used by bench/engine.sh; not part of the product.
 import Foundation
+import TesseraCore
+import TesseraModels
+import TesseraNN
 import TesseraTensor
 
 func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
@@ -18,6 +21,22 @@ let arguments = CommandLine.arguments
 let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? ProcessInfo.processInfo.activeProcessorCount
 let runs = arguments.firstIndex(of: "--runs").map { Int(arguments[$0 + 1])! } ?? 5
 Parallel.setThreads(threads)
+
+// --export NAME DIR SIZE: a model's weights (seed 1, running statistics moved by one training
+// pass), a 1×3×SIZE² input and the model's output, for the Python references to check against.
+if let at = arguments.firstIndex(of: "--export") {
+    let (name, folder, size) = (arguments[at + 1], arguments[at + 2], Int(arguments[at + 3])!)
+    let model = try builtInRegistry().entry(named: name).make(seed: 1)
+    guard let network = model as? any NetworkModel else { fatalError("\(name) is not a network") }
+    _ = network(Variable(Tensor.uniform([2, 3, 64, 64], limit: 1, seed: 7)), ForwardContext(training: true, seed: 1))
+    try Checkpoint.save(network, to: "\(folder)/\(name).safetensors")
+    let input = Tensor(shape: [1, 3, size, size], scalars: Tensor.uniform([1, 3, size, size], limit: 0.5, seed: 5).scalars.map { $0 + 0.5 })
+    let output = try model.predict(input)
+    try Safetensors.encode(.init(tensors: ["input": input, "output": output], metadata: [:]))
+        .write(to: URL(fileURLWithPath: "\(folder)/\(name).io.safetensors"))
+    exit(0)
+}
+
 print("threads \(threads), OpenBLAS core \(BLAS.coreName), \(BLAS.configuration)")
 
 // sgemm peak, as the engine uses OpenBLAS: one single-threaded 2048³ product per thread, at once.
@@ -48,12 +67,18 @@ for (label, cin, cout, k, size) in shapes {
     let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
     let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: .same(kernel: k)) }
     let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
-    print(String(format: "%@: %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
+    // Backward: dX and dW, twice the forward's arithmetic.
+    let xg = Variable(x.value, requiresGradient: true), wg = Variable(w.value, requiresGradient: true)
+    let y = conv2d(xg, weight: wg, bias: nil, geometry: .same(kernel: k))
+    let dy = Tensor.uniform(y.shape, limit: 1, seed: 6)
+    let tb = median(runs) {
+        let y = conv2d(xg, weight: wg, bias: nil, geometry: .same(kernel: k))
+        y.backward(dy)
+    } - t
+    print(String(format: "%@: forward %.4f s, %.1f GFLOP/s; backward %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))
 }
 
 // Whole networks, forward, evaluation mode, 1×3×512².
-import TesseraCore
-import TesseraModels
 
 for name in ["unet-bn", "half-unet", "half-multiresunet"] {
     let model = try builtInRegistry().entry(named: name).make(seed: 1)

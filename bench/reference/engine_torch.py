@@ -1,0 +1,106 @@
+"""The engine reference: the same network with the same weights in PyTorch (NCHW and
+channels_last) and ONNX Runtime. Checks the output against Tessera's (1e-4) before timing.
+
+    python engine_torch.py NAME EXPORT_DIR THREADS RUNS [train-only LAYOUT]
+Prints JSON lines: {"name", "runtime", "case", "batch", "size", "median_s"}. With train-only, runs
+only the training steps in one layout (nchw or channels-last), for a peak-memory measurement.
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.dirname(__file__))
+from networks import build, load_tessera  # noqa: E402
+
+
+def median_time(fn, runs):
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(**row):
+    print(json.dumps(row), flush=True)
+
+
+def main():
+    name, folder, threads, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if len(sys.argv) > 6 and sys.argv[5] == "train-only":
+        train_steps(name, folder, runs, [sys.argv[6]])
+        return
+    model = build(name)
+    load_tessera(model, f"{folder}/{name}.safetensors")
+    model.eval()
+    io = load_file(f"{folder}/{name}.io.safetensors")
+    with torch.no_grad():
+        out = model(io["input"])
+    diff = (out - io["output"]).abs().max().item()
+    report(name=name, check="output vs Tessera", max_abs_diff=diff)
+    if diff > 1e-4:
+        raise SystemExit(f"{name}: PyTorch and Tessera differ by {diff} > 1e-4; not timing")
+
+    import onnxruntime as ort
+    onnx_path = f"{folder}/{name}.onnx"
+    torch.onnx.export(model, io["input"], onnx_path, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    diff = np.abs(session.run(None, {"x": io["input"].numpy()})[0] - io["output"].numpy()).max()
+    report(name=name, check="ONNX Runtime vs Tessera", max_abs_diff=float(diff))
+    if diff > 1e-4:
+        raise SystemExit(f"{name}: ONNX Runtime and Tessera differ by {diff} > 1e-4; not timing")
+
+    for batch in (1, 4):
+        x = torch.rand(batch, 3, 512, 512)
+        with torch.no_grad():
+            report(name=name, runtime="pytorch-nchw", case="forward", batch=batch, size=512,
+                   median_s=median_time(lambda: model(x), runs))
+            cl = model.to(memory_format=torch.channels_last)
+            xc = x.to(memory_format=torch.channels_last)
+            report(name=name, runtime="pytorch-channels-last", case="forward", batch=batch, size=512,
+                   median_s=median_time(lambda: cl(xc), runs))
+            model.to(memory_format=torch.contiguous_format)
+        xn = x.numpy()
+        report(name=name, runtime="onnxruntime", case="forward", batch=batch, size=512,
+               median_s=median_time(lambda: session.run(None, {"x": xn}), runs))
+
+    train_steps(name, folder, runs, ["nchw", "channels-last"])
+
+
+def train_steps(name, folder, runs, layouts):
+    for layout in layouts:
+        train = build(name)
+        load_tessera(train, f"{folder}/{name}.safetensors")
+        train.train()
+        fmt = torch.channels_last if layout == "channels-last" else torch.contiguous_format
+        train = train.to(memory_format=fmt)
+        optimizer = torch.optim.Adam(train.parameters(), lr=1e-3)
+        x = torch.rand(4, 3, 256, 256).to(memory_format=fmt)
+        y = (torch.rand(4, 1, 256, 256) > 0.6).float()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.binary_cross_entropy(train(x), y)
+            loss.backward()
+            optimizer.step()
+
+        report(name=name, runtime=f"pytorch-{layout}", case="train", batch=4, size=256,
+               median_s=median_time(step, runs))
+
+
+if __name__ == "__main__":
+    main()
