@@ -125,7 +125,7 @@ let package = Package(
 
         .executableTarget(
             name: "tessera-bench",
-            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels"],
+            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels", "TesseraCLI"],
             path: "Sources/tessera-bench"
         ),
 

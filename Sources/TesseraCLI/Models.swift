@@ -58,6 +58,7 @@ struct Models: ParsableCommand {
     }
 
     func run() throws {
+        ProcessSetup.keepFreedMemory()
         let registry = try plugins.registry()
         if let name {
             let entry: ModelRegistry.Entry

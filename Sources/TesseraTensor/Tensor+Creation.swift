@@ -47,7 +47,10 @@ extension Tensor {
     public mutating func accumulate(_ other: Tensor) {
         precondition(shape == other.shape, "Tensor accumulate: shapes \(shape) and \(other.shape) differ")
         scalars.withUnsafeMutableBufferPointer { o in
-            other.scalars.withUnsafeBufferPointer { b in for i in 0..<o.count { o[i] += b[i] } }
+            other.scalars.withUnsafeBufferPointer { b in
+                let (op, bp) = (UnsafeSendable(o.baseAddress!), UnsafeSendable(b.baseAddress!))
+                forEachChunk(o.count) { r in for i in r { op.value[i] += bp.value[i] } }
+            }
         }
     }
 

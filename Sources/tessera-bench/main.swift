@@ -1,6 +1,7 @@
 // Engine micro-benchmarks: sgemm peak and conv2d throughput at the shapes of the built-in
 // networks, in one run. Used by bench/engine.sh; not part of the product.
 import Foundation
+import TesseraCLI
 import TesseraCore
 import TesseraModels
 import TesseraNN
@@ -21,6 +22,7 @@ let arguments = CommandLine.arguments
 let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? ProcessInfo.processInfo.activeProcessorCount
 let runs = arguments.firstIndex(of: "--runs").map { Int(arguments[$0 + 1])! } ?? 5
 Parallel.setThreads(threads)
+ProcessSetup.keepFreedMemory()  // as `tessera` does for the commands that run networks
 
 // --export NAME DIR SIZE: a model's weights (seed 1, running statistics moved by one training
 // pass), a 1×3×SIZE² input and the model's output, for the Python references to check against.

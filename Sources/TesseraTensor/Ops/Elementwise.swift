@@ -60,41 +60,101 @@ func broadcastIndex(_ a: [Int], _ b: [Int]) -> (Int) -> Int {
 /// Sums `g` (shaped like `full`) down to `shape` over the broadcast dimensions.
 func reduce(_ g: Tensor, to shape: [Int]) -> Tensor {
     if g.shape == shape { return g }
+    switch Broadcast(g.shape, shape) {
+    case .perPlane:
+        let plane = g.shape[2] * g.shape[3]
+        return withPointer(g) { gp in
+            Tensor.filled(shape: shape) { out in
+                let op = UnsafeSendable(out.baseAddress!)
+                Parallel.forEach(shape[0] * shape[1]) { q in
+                    var s: Float = 0
+                    for i in 0..<plane { s += gp.value[q * plane + i] }
+                    op.value[q] = s
+                }
+            }
+        }
+    case .perImagePlane:
+        let (c, plane) = (g.shape[1], g.shape[2] * g.shape[3])
+        var out = Tensor(shape: shape)
+        withPointer(g) { gp in
+            out.scalars.withUnsafeMutableBufferPointer { ob in
+                let op = UnsafeSendable(ob.baseAddress!)
+                Parallel.forEach(g.shape[0]) { b in
+                    for k in 0..<c {
+                        let src = gp.value + (b * c + k) * plane, dst = op.value + b * plane
+                        for i in 0..<plane { dst[i] += src[i] }
+                    }
+                }
+            }
+        }
+        return out
+    default:
+        break
+    }
     var out = Tensor(shape: shape)
     let map = broadcastIndex(g.shape, shape)
     for i in 0..<g.count { out.scalars[map(i)] += g.scalars[i] }
     return out
 }
 
+/// How `b` broadcasts over `a` (both NCHW): the common cases get their own loops.
+enum Broadcast {
+    case same, scalar, perPlane, perImagePlane, general
+
+    init(_ a: [Int], _ b: [Int]) {
+        if a == b { self = .same }
+        else if b.allSatisfy({ $0 == 1 }) { self = .scalar }
+        else if a.count == 4 && b == [a[0], a[1], 1, 1] { self = .perPlane }
+        else if a.count == 4 && b == [a[0], 1, a[2], a[3]] { self = .perImagePlane }
+        else { self = .general }
+    }
+}
+
+/// `y[i] = f(a[i], b[map(i)])` with `b` broadcast to `a`'s shape.
+@inline(__always)
+func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    let kind = Broadcast(a.shape, b.shape)
+    let map = kind == .general ? broadcastIndex(a.shape, b.shape) : { $0 }
+    return withPointer(a) { ap in withPointer(b) { bp in
+        Tensor.filled(shape: a.shape) { out in
+            let op = UnsafeSendable(out.baseAddress!)
+            switch kind {
+            case .same:
+                forEachChunk(a.count) { r in for i in r { op.value[i] = f(ap.value[i], bp.value[i]) } }
+            case .scalar:
+                let v = bp.value[0]
+                forEachChunk(a.count) { r in for i in r { op.value[i] = f(ap.value[i], v) } }
+            case .perPlane:
+                let plane = a.shape[2] * a.shape[3]
+                Parallel.forEach(a.shape[0] * a.shape[1]) { q in
+                    let v = bp.value[q], base = q * plane
+                    for i in base..<(base + plane) { op.value[i] = f(ap.value[i], v) }
+                }
+            case .perImagePlane:
+                let (c, plane) = (a.shape[1], a.shape[2] * a.shape[3])
+                Parallel.forEach(a.shape[0] * c) { q in
+                    let (base, g) = (q * plane, bp.value + (q / c) * plane)
+                    for i in 0..<plane { op.value[base + i] = f(ap.value[base + i], g[i]) }
+                }
+            case .general:
+                for i in 0..<a.count { op.value[i] = f(ap.value[i], bp.value[map(i)]) }
+            }
+        }
+    } }
+}
+
 /// `a + b`, with `b` broadcast to `a`'s shape.
 public func add(_ a: Variable, _ b: Variable) -> Variable {
-    var y = a.value
-    if a.shape == b.shape {
-        y.accumulate(b.value)
-    } else {
-        let map = broadcastIndex(a.shape, b.shape)
-        for i in 0..<y.count { y.scalars[i] += b.value.scalars[map(i)] }
-    }
+    let y = broadcastMap(a.value, b.value, +)
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
 }
 
 /// `a · b` element-wise, with `b` broadcast to `a`'s shape (attention gates, squeeze-excitation).
 public func multiply(_ a: Variable, _ b: Variable) -> Variable {
-    let map = a.shape == b.shape ? { $0 } : broadcastIndex(a.shape, b.shape)
-    var y = a.value
-    for i in 0..<y.count { y.scalars[i] *= b.value.scalars[map(i)] }
+    let y = broadcastMap(a.value, b.value, *)
     return Variable(y, inputs: [a, b]) { dy in
-        var da: Tensor?, db: Tensor?
-        if a.requiresGradient {
-            var d = dy
-            for i in 0..<d.count { d.scalars[i] *= b.value.scalars[map(i)] }
-            da = d
-        }
-        if b.requiresGradient {
-            var d = dy
-            for i in 0..<d.count { d.scalars[i] *= a.value.scalars[i] }
-            db = reduce(d, to: b.shape)
-        }
+        let da = a.requiresGradient ? broadcastMap(dy, b.value, *) : nil
+        let db = b.requiresGradient ? reduce(broadcastMap(dy, a.value, *), to: b.shape) : nil
         return [da, db]
     }
 }

@@ -3,28 +3,46 @@
 public func maxPool2x2(_ x: Variable) -> (output: Variable, indices: [Int32]) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (h / 2, w / 2)
-    var y = Tensor(shape: [n, c, oh, ow])
     var indices = [Int32](repeating: 0, count: n * c * oh * ow)
-    x.value.scalars.withUnsafeBufferPointer { xs in
-        for p in 0..<(n * c) {
-            let plane = xs.baseAddress! + p * h * w
-            for i in 0..<oh { for j in 0..<ow {
-                var best = (2 * i) * w + 2 * j
-                for (di, dj) in [(0, 1), (1, 0), (1, 1)] {
-                    let k = (2 * i + di) * w + 2 * j + dj
-                    if plane[k] > plane[best] { best = k }
+    let y = withPointer(x.value) { xp in
+        indices.withUnsafeMutableBufferPointer { ib in
+            let ip = UnsafeSendable(ib.baseAddress!)
+            return Tensor.filled(shape: [n, c, oh, ow]) { out in
+                let yp = UnsafeSendable(out.baseAddress!)
+                Parallel.forEach(n * c) { p in
+                    let plane = xp.value + p * h * w
+                    for i in 0..<oh {
+                        let top = plane + 2 * i * w, bottom = top + w
+                        for j in 0..<ow {
+                            // Ties keep the first maximum in row-major order, as PyTorch.
+                            var best = 2 * j, value = top[2 * j]
+                            if top[2 * j + 1] > value { best = 2 * j + 1; value = top[2 * j + 1] }
+                            if bottom[2 * j] > value { best = w + 2 * j; value = bottom[2 * j] }
+                            if bottom[2 * j + 1] > value { best = w + 2 * j + 1; value = bottom[2 * j + 1] }
+                            let o = (p * oh + i) * ow + j
+                            yp.value[o] = value
+                            ip.value[o] = Int32(2 * i * w + best)
+                        }
+                    }
                 }
-                let o = (p * oh + i) * ow + j
-                y.scalars[o] = plane[best]
-                indices[o] = Int32(best)
-            } }
+            }
         }
     }
     let output = Variable(y, inputs: [x]) { dy in
         var dx = Tensor(shape: x.shape)
-        for p in 0..<(n * c) { for o in 0..<(oh * ow) {
-            dx.scalars[p * h * w + Int(indices[p * oh * ow + o])] += dy.scalars[p * oh * ow + o]
-        } }
+        withPointer(dy) { dp in
+            dx.scalars.withUnsafeMutableBufferPointer { db in
+                let dxp = UnsafeSendable(db.baseAddress!)
+                indices.withUnsafeBufferPointer { ib in
+                    let ip = UnsafeSendable(ib.baseAddress!)
+                    Parallel.forEach(n * c) { p in
+                        for o in 0..<(oh * ow) {
+                            dxp.value[p * h * w + Int(ip.value[p * oh * ow + o])] += dp.value[p * oh * ow + o]
+                        }
+                    }
+                }
+            }
+        }
         return [dx]
     }
     return (output, indices)
@@ -92,15 +110,29 @@ public func globalAvgPool(_ x: Variable) -> Variable {
 /// Nearest-neighbour 2× up-sampling: each pixel becomes a 2×2 block (001_…, eq. 3).
 public func upsampleNearest2x(_ x: Variable) -> Variable {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    var y = Tensor(shape: [n, c, 2 * h, 2 * w])
-    for p in 0..<(n * c) { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
-        y.scalars[(p * 2 * h + i) * 2 * w + j] = x.value.scalars[(p * h + i / 2) * w + j / 2]
-    } } }
+    let y = withPointer(x.value) { xp in
+        Tensor.filled(shape: [n, c, 2 * h, 2 * w]) { out in
+            let yp = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * c) { p in
+                for i in 0..<(2 * h) {
+                    let src = xp.value + (p * h + i / 2) * w, dst = yp.value + (p * 2 * h + i) * 2 * w
+                    for j in 0..<(2 * w) { dst[j] = src[j / 2] }
+                }
+            }
+        }
+    }
     return Variable(y, inputs: [x]) { dy in
-        var dx = Tensor(shape: x.shape)
-        for p in 0..<(n * c) { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
-            dx.scalars[(p * h + i / 2) * w + j / 2] += dy.scalars[(p * 2 * h + i) * 2 * w + j]
-        } } }
+        let dx = withPointer(dy) { dp in
+            Tensor.filled(shape: x.shape) { out in
+                let op = UnsafeSendable(out.baseAddress!)
+                Parallel.forEach(n * c) { p in
+                    for i in 0..<h {
+                        let r0 = dp.value + (p * 2 * h + 2 * i) * 2 * w, r1 = r0 + 2 * w
+                        for j in 0..<w { op.value[(p * h + i) * w + j] = r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1] }
+                    }
+                }
+            }
+        }
         return [dx]
     }
 }
