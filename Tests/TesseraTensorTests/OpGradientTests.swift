@@ -33,6 +33,37 @@ struct OpGradientTests {
         }
     }
 
+    @Test("wide 3×3 convolutions (the Winograd path): forward equals the direct sum, backward is its adjoint",
+          arguments: [(2, 130, 128, 5, 7), (1, 128, 136, 8, 3)])
+    func winograd(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
+        #expect(Winograd.applies(cin: c.cin, cout: c.cout, kh: 3, kw: 3, g: .same(kernel: 3)))
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 11)
+        let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.1, seed: 12)
+        let xv = Variable(x, requiresGradient: true)
+        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: .same(kernel: 3))
+        var worst = 0.0
+        x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
+            for n in 0..<c.n { for co in 0..<c.cout { for i in 0..<c.h { for j in 0..<c.w {
+                var s = 0.0
+                for ci in 0..<c.cin { for a in 0..<3 { for b in 0..<3 {
+                    let (iy, ix) = (i - 1 + a, j - 1 + b)
+                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                    s += Double(xs[((n * c.cin + ci) * c.h + iy) * c.w + ix]) * Double(ws[((co * c.cin + ci) * 3 + a) * 3 + b])
+                } } }
+                worst = max(worst, abs(Double(y.value.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s))
+            } } } }
+        } }
+        #expect(worst < 1e-4, "largest difference \(worst)")
+        // ⟨r, conv(x′)⟩ = ⟨convᵀ(r), x′⟩ for the gradient convᵀ(r) the backward pass computes.
+        let r = Tensor.uniform(y.shape, limit: 1, seed: 13)
+        y.backward(r)
+        let probe = Tensor.uniform(x.shape, limit: 1, seed: 14)
+        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: .same(kernel: 3)).value
+        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+    }
+
     @Test("conv2d forward equals the direct sum", arguments: convCases)
     func convForward(c: ConvCase) {
         let x = distinct([c.n, c.cin, c.h, c.w], seed: 4)

@@ -241,6 +241,10 @@ func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: Convolutio
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
                      direct: Bool) {
+    if Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
+        Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w)
+        return
+    }
     let cgIn = cin / g.groups, cgOut = cout / g.groups
     let k = cgIn * kh * kw
     let plane = oh * ow

@@ -1,0 +1,146 @@
+/// 3×3 convolutions with stride 1, padding 1 by Winograd's minimal filtering F(2×2, 3×3)
+/// (Lavin & Gray 2016): each 2×2 output tile costs 16 multiplications per channel pair instead
+/// of 36. Per block of tiles, the input patches are transformed (`V = Bᵀ d B`), 16 GEMMs
+/// multiply them by the transformed weights (`U = G g Gᵀ`), and the products are transformed back
+/// (`Y = Aᵀ M A`). Blocks of tiles do not depend on the thread count and each output tile is
+/// written by one block, so results are bit-identical for any thread count.
+enum Winograd {
+    /// Whether the convolution takes this path: 3×3, stride 1, padding 1, no dilation or groups,
+    /// and channels wide enough that the 16 GEMMs are not dominated by the transforms.
+    static func applies(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
+        kh == 3 && kw == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 && g.groups == 1
+            && cin >= minimumChannels && cout >= minimumChannels
+    }
+
+    nonisolated(unsafe) static var minimumChannels = 128
+
+    /// `U[ξ][co][ci]` for the 16 positions ξ of the 4×4 transformed kernel.
+    static func transformWeights(_ w: UnsafePointer<Float>, cout: Int, cin: Int) -> [Float] {
+        let pairs = cout * cin
+        return [Float](unsafeUninitializedCapacity: 16 * pairs) { buffer, initialized in
+            let u = UnsafeSendable(buffer.baseAddress!)
+            let wa = UnsafeSendable(w)
+            Parallel.forEach(pairs, minimumPerThread: 4096) { p in
+                let g = wa.value + p * 9
+                // G g (4×3) row by row, then each row times Gᵀ.
+                for i in 0..<4 {
+                    let (a, b, c): (Float, Float, Float)
+                    switch i {
+                    case 0: (a, b, c) = (g[0], g[1], g[2])
+                    case 1: (a, b, c) = (0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+                    case 2: (a, b, c) = (0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+                    default: (a, b, c) = (g[6], g[7], g[8])
+                    }
+                    let out = u.value + (i * 4) * pairs + p
+                    out[0] = a
+                    out[pairs] = 0.5 * (a + b + c)
+                    out[2 * pairs] = 0.5 * (a - b + c)
+                    out[3 * pairs] = c
+                }
+            }
+            initialized = 16 * pairs
+        }
+    }
+
+    static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         n: Int, cin: Int, cout: Int, h: Int, w: Int) {
+        let u = transformWeights(weights, cout: cout, cin: cin)
+        let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
+        let tiles = tilesH * tilesW
+        // About 4 MB of transformed input and products per block, at least 64 tiles.
+        let blockTiles = min(tiles, max(64, (1 << 20) / (16 * (cin + cout))))
+        let blocksPerImage = (tiles + blockTiles - 1) / blockTiles
+        let jobs = n * blocksPerImage
+        u.withUnsafeBufferPointer { ub in
+            let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
+            Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
+                var v = [Float](repeating: 0, count: 16 * cin * blockTiles)
+                var m = [Float](repeating: 0, count: 16 * cout * blockTiles)
+                v.withUnsafeMutableBufferPointer { vb in
+                m.withUnsafeMutableBufferPointer { mb in
+                    let (vp, mp) = (vb.baseAddress!, mb.baseAddress!)
+                    for job in range {
+                        let b = job / blocksPerImage
+                        let first = (job % blocksPerImage) * blockTiles
+                        let count = min(blockTiles, tiles - first)
+                        let image = xa.value + b * cin * h * w
+                        // V[ξ][c][t] = Bᵀ d B for the 4×4 patch of tile t in channel c.
+                        for c in 0..<cin {
+                            let plane = image + c * h * w
+                            for t in 0..<count {
+                                let (ty, tx) = ((first + t) / tilesW, (first + t) % tilesW)
+                                var d = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+                                         Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                                let (y0, x0) = (2 * ty - 1, 2 * tx - 1)
+                                withUnsafeMutableBytes(of: &d) { raw in
+                                    let dp = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                                    if y0 >= 0 && x0 >= 0 && y0 + 3 < h && x0 + 3 < w {
+                                        for i in 0..<4 {
+                                            let src = plane + (y0 + i) * w + x0
+                                            dp[4 * i] = src[0]; dp[4 * i + 1] = src[1]; dp[4 * i + 2] = src[2]; dp[4 * i + 3] = src[3]
+                                        }
+                                    } else {
+                                        for i in 0..<4 where y0 + i >= 0 && y0 + i < h {
+                                            for j in 0..<4 where x0 + j >= 0 && x0 + j < w { dp[4 * i + j] = plane[(y0 + i) * w + x0 + j] }
+                                        }
+                                    }
+                                    // Rows: Bᵀ d.
+                                    var e = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+                                             Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                                    withUnsafeMutableBytes(of: &e) { eraw in
+                                        let ep = eraw.baseAddress!.assumingMemoryBound(to: Float.self)
+                                        for j in 0..<4 {
+                                            let (a0, a1, a2, a3) = (dp[j], dp[4 + j], dp[8 + j], dp[12 + j])
+                                            ep[j] = a0 - a2; ep[4 + j] = a1 + a2; ep[8 + j] = a2 - a1; ep[12 + j] = a1 - a3
+                                        }
+                                        // Columns: (Bᵀ d) B.
+                                        let stride = cin * count
+                                        let out = vp + c * count + t
+                                        for i in 0..<4 {
+                                            let (a0, a1, a2, a3) = (ep[4 * i], ep[4 * i + 1], ep[4 * i + 2], ep[4 * i + 3])
+                                            out[(4 * i) * stride] = a0 - a2
+                                            out[(4 * i + 1) * stride] = a1 + a2
+                                            out[(4 * i + 2) * stride] = a2 - a1
+                                            out[(4 * i + 3) * stride] = a1 - a3
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × count).
+                        for xi in 0..<16 {
+                            BLAS.sgemm(.none, .none, m: cout, n: count, k: cin, a: ua.value + xi * cout * cin, lda: cin,
+                                       b: vp + xi * cin * count, ldb: count, c: mp + xi * cout * count, ldc: count)
+                        }
+                        // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
+                        let stride = cout * count
+                        for co in 0..<cout {
+                            let outPlane = ya.value + (b * cout + co) * h * w
+                            for t in 0..<count {
+                                let src = mp + co * count + t
+                                var s = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                                withUnsafeMutableBytes(of: &s) { raw in
+                                    let sp = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                                    // Rows: Aᵀ M (2×4).
+                                    for j in 0..<4 {
+                                        let (m0, m1, m2, m3) = (src[j * stride], src[(4 + j) * stride], src[(8 + j) * stride], src[(12 + j) * stride])
+                                        sp[j] = m0 + m1 + m2
+                                        sp[4 + j] = m1 - m2 - m3
+                                    }
+                                    let (ty, tx) = ((first + t) / tilesW, (first + t) % tilesW)
+                                    let (oy, ox) = (2 * ty, 2 * tx)
+                                    for i in 0..<2 where oy + i < h {
+                                        let row = outPlane + (oy + i) * w + ox
+                                        let (a0, a1, a2, a3) = (sp[4 * i], sp[4 * i + 1], sp[4 * i + 2], sp[4 * i + 3])
+                                        row[0] = a0 + a1 + a2
+                                        if ox + 1 < w { row[1] = a1 - a2 - a3 }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
