@@ -285,63 +285,96 @@ public func convTranspose2d(_ x: Variable, weight: Variable, bias: Variable?) ->
     let plane = h * w
     let (oh, ow) = (h * k, w * k)
     let rows = cout * k * k
-    var out = Tensor(shape: [n, cout, oh, ow])
-    var scratch = [Float](repeating: 0, count: rows * plane)
-    // Y'[co·k·k + a·k + b, p] = Σ_ci W[ci, co, a, b] · X[ci, p], then scattered to (k·i + a, k·j + b).
-    x.value.scalars.withUnsafeBufferPointer { xs in
-    weight.value.scalars.withUnsafeBufferPointer { ws in
-    scratch.withUnsafeMutableBufferPointer { ss in
-    out.scalars.withUnsafeMutableBufferPointer { ys in
-        for b in 0..<n {
-            BLAS.sgemm(.transposed, .none, m: rows, n: plane, k: cin, a: ws.baseAddress!, lda: rows,
-                       b: xs.baseAddress! + b * cin * plane, ldb: plane, c: ss.baseAddress!, ldc: plane)
-            for co in 0..<cout {
-                let bv = bias?.value.scalars[co] ?? 0
-                for a in 0..<k { for bb in 0..<k {
-                    let src = ss.baseAddress! + ((co * k + a) * k + bb) * plane
-                    let dst = ys.baseAddress! + (b * cout + co) * oh * ow
-                    for i in 0..<h { for j in 0..<w { dst[(k * i + a) * ow + k * j + bb] = src[i * w + j] + bv } }
-                } }
-            }
-        }
-    } } } }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Variable(out, inputs: inputs) { dy in
-        var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
-        var dw = weight.requiresGradient ? Tensor(shape: weight.shape) : nil
-        var db = (bias?.requiresGradient ?? false) ? Tensor(shape: [cout]) : nil
-        var gathered = [Float](repeating: 0, count: rows * plane)
-        x.value.scalars.withUnsafeBufferPointer { xs in
-        weight.value.scalars.withUnsafeBufferPointer { ws in
-        dy.scalars.withUnsafeBufferPointer { dys in
-        gathered.withUnsafeMutableBufferPointer { gs in
-            for b in 0..<n {
-                for co in 0..<cout { for a in 0..<k { for bb in 0..<k {
-                    let dst = gs.baseAddress! + ((co * k + a) * k + bb) * plane
-                    let src = dys.baseAddress! + (b * cout + co) * oh * ow
-                    for i in 0..<h { for j in 0..<w { dst[i * w + j] = src[(k * i + a) * ow + k * j + bb] } }
-                } } }
-                if dx != nil {
-                    dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                        BLAS.sgemm(.none, .none, m: cin, n: plane, k: rows, a: ws.baseAddress!, lda: rows,
-                                   b: gs.baseAddress!, ldb: plane, c: dxs.baseAddress! + b * cin * plane, ldc: plane)
+    // Blocks of input positions (independent of the thread count), each multiplied and scattered
+    // by one thread: Y'[co·k·k + a·k + b, p] = Σ_ci W[ci, co, a, b] · X[ci, p] → (k·i + a, k·j + b).
+    let blockSize = min(plane, max(w, (1 << 20) / max(rows, cin)))
+    let blocksPerImage = (plane + blockSize - 1) / blockSize
+    let jobs = n * blocksPerImage
+    let biasValues = bias?.value.scalars ?? [Float](repeating: 0, count: cout)
+    let out = withPointer(x.value) { xp in withPointer(weight.value) { wp in
+        Tensor.filled(shape: [n, cout, oh, ow]) { ys in
+            let yp = UnsafeSendable(ys.baseAddress!)
+            Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
+                var scratch = [Float](repeating: 0, count: rows * blockSize)
+                scratch.withUnsafeMutableBufferPointer { sb in
+                    let sp = sb.baseAddress!
+                    for job in range {
+                        let (b, first) = (job / blocksPerImage, (job % blocksPerImage) * blockSize)
+                        let count = min(blockSize, plane - first)
+                        BLAS.sgemm(.transposed, .none, m: rows, n: count, k: cin, a: wp.value, lda: rows,
+                                   b: xp.value + b * cin * plane + first, ldb: plane, c: sp, ldc: count)
+                        for co in 0..<cout {
+                            let bv = biasValues[co]
+                            let dst = yp.value + (b * cout + co) * oh * ow
+                            for a in 0..<k { for bb in 0..<k {
+                                let src = sp + ((co * k + a) * k + bb) * count
+                                for t in 0..<count {
+                                    let (i, j) = ((first + t) / w, (first + t) % w)
+                                    dst[(k * i + a) * ow + k * j + bb] = src[t] + bv
+                                }
+                            } }
+                        }
                     }
                 }
-                if dw != nil {
-                    dw!.scalars.withUnsafeMutableBufferPointer { dws in
-                        BLAS.sgemm(.none, .transposed, m: cin, n: rows, k: plane, a: xs.baseAddress! + b * cin * plane, lda: plane,
-                                   b: gs.baseAddress!, ldb: plane, beta: 1, c: dws.baseAddress!, ldc: rows)
-                    }
+            }
+        }
+    } }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Variable(out, inputs: inputs) { dy in
+        var dxStorage = [Float](repeating: 0, count: x.requiresGradient ? x.value.count : 0)
+        let workers = max(1, min(Parallel.threads, jobs))
+        var partials = [[Float]](repeating: [], count: workers)
+        let needWeights = weight.requiresGradient
+        withPointer(x.value) { xp in withPointer(weight.value) { wp in withPointer(dy) { dp in
+        dxStorage.withUnsafeMutableBufferPointer { dxb in
+            let dxp = UnsafeSendable(x.requiresGradient ? dxb.baseAddress : nil)
+            partials.withUnsafeMutableBufferPointer { slots in
+                let sa = UnsafeSendable(slots.baseAddress!)
+                Parallel.forEachWorker(jobs, threads: workers) { worker, range in
+                    var gathered = [Float](repeating: 0, count: rows * blockSize)
+                    var partial = [Float](repeating: 0, count: needWeights ? cin * rows : 0)
+                    gathered.withUnsafeMutableBufferPointer { gb in
+                    partial.withUnsafeMutableBufferPointer { pb in
+                        let gp = gb.baseAddress!
+                        for job in range {
+                            let (b, first) = (job / blocksPerImage, (job % blocksPerImage) * blockSize)
+                            let count = min(blockSize, plane - first)
+                            for co in 0..<cout {
+                                let src = dp.value + (b * cout + co) * oh * ow
+                                for a in 0..<k { for bb in 0..<k {
+                                    let dst = gp + ((co * k + a) * k + bb) * count
+                                    for t in 0..<count {
+                                        let (i, j) = ((first + t) / w, (first + t) % w)
+                                        dst[t] = src[(k * i + a) * ow + k * j + bb]
+                                    }
+                                } }
+                            }
+                            if let dxBase = dxp.value {
+                                BLAS.sgemm(.none, .none, m: cin, n: count, k: rows, a: wp.value, lda: rows,
+                                           b: gp, ldb: count, c: dxBase + b * cin * plane + first, ldc: plane)
+                            }
+                            if needWeights {
+                                BLAS.sgemm(.none, .transposed, m: cin, n: rows, k: count, a: xp.value + b * cin * plane + first, lda: plane,
+                                           b: gp, ldb: count, beta: 1, c: pb.baseAddress!, ldc: rows)
+                            }
+                        }
+                    } }
+                    sa.value[worker] = partial
                 }
             }
         } } } }
-        if db != nil {
-            for b in 0..<n { for co in 0..<cout {
-                let base = (b * cout + co) * oh * ow
-                var s: Float = 0
-                for i in 0..<(oh * ow) { s += dy.scalars[base + i] }
-                db!.scalars[co] += s
-            } }
+        let dx = x.requiresGradient ? Tensor(shape: x.shape, scalars: dxStorage) : nil
+        var dw: Tensor?
+        if needWeights {
+            var total = partials[0]
+            for p in partials.dropFirst() where !p.isEmpty { for i in 0..<total.count { total[i] += p[i] } }
+            dw = Tensor(shape: weight.shape, scalars: total)
+        }
+        var db: Tensor?
+        if let bias, bias.requiresGradient {
+            db = reduce(dy, to: [n, cout, 1, 1]).scalars.withUnsafeBufferPointer { sums in
+                Tensor(shape: bias.shape, scalars: (0..<cout).map { co in (0..<n).reduce(Float(0)) { $0 + sums[$1 * cout + co] } })
+            }
         }
         return bias == nil ? [dx, dw] : [dx, dw, db]
     }
