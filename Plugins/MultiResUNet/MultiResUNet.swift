@@ -79,7 +79,7 @@ final class MultiResBlock: Layer {
             parts.append(h)
         }
         let merged = concatNorm(concat(parts), c)
-        return outputNorm(relu(add(shortcut(x, c), merged)), c)
+        return outputNorm(addReLU(shortcut(x, c), merged), c)
     }
 }
 
@@ -104,7 +104,7 @@ final class ResPath: Layer {
 
     func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
         var h = x
-        for i in 0..<convs.count { h = norms[i](relu(add(shortcuts[i](h, c), convs[i](h, c))), c) }
+        for i in 0..<convs.count { h = norms[i](addReLU(shortcuts[i](h, c), convs[i](h, c)), c) }
         return h
     }
 }

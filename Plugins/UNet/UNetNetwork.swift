@@ -47,11 +47,9 @@ public final class DoubleConvolution: Layer {
 
     public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
         var h = conv1(x, c)
-        if let norm1 { h = norm1(h, c) }
-        h = relu(h)
+        h = norm1.map { $0.normalized(h, c, relu: true) } ?? relu(h)
         h = conv2(h, c)
-        if let norm2 { h = norm2(h, c) }
-        return relu(h)
+        return norm2.map { $0.normalized(h, c, relu: true) } ?? relu(h)
     }
 }
 

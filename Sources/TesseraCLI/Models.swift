@@ -19,6 +19,15 @@ struct Models: ParsableCommand {
             warm-up: the forward pass, or with --train a full training step (forward, binary \
             cross-entropy, backward, Adam). Prints the median seconds, images per second and \
             GFLOP/s, so you can pick the model that fits your machine and time budget.
+
+            More models come from plugin libraries: --plugin PATH (repeatable) or \
+            TESSERA_PLUGIN_PATH (paths or folders of .so files, separated by ':'). A plugin \
+            exports a C function tessera_register_models that adds NetworkModel types to the \
+            registrar it is given; build one against this Tessera, with the same Swift \
+            compiler, with 'scripts/build-plugin -o libNAME.so SOURCES.swift' (the example: \
+            Examples/ExternalPlugin/TinyFCN.swift). A library that fails to load, lacks the \
+            entry point or registers a name already taken stops the command with an error \
+            naming it.
             """
     )
 

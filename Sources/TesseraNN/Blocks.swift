@@ -34,8 +34,10 @@ public final class ConvNorm: Layer {
     }
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
-        var y = conv(x, context)
-        if let norm { y = norm(y, context) }
+        let y = conv(x, context)
+        if let norm {
+            return activation == .relu ? norm.normalized(y, context, relu: true) : activation(norm(y, context))
+        }
         return activation(y)
     }
 }

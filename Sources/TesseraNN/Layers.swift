@@ -71,9 +71,12 @@ public final class BatchNorm2d: Layer {
         [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
     }
 
-    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable { normalized(x, context) }
+
+    /// The normalized input, with `relu`, passed through ReLU in the same pass.
+    public func normalized(_ x: Variable, _ context: ForwardContext, relu: Bool = false) -> Variable {
         if context.training {
-            let (y, stats) = batchNorm(x, gamma: weight.variable(context), beta: bias.variable(context), epsilon: epsilon)
+            let (y, stats) = batchNorm(x, gamma: weight.variable(context), beta: bias.variable(context), epsilon: epsilon, relu: relu)
             let unbiased = Float(stats.count) / Float(max(stats.count - 1, 1))
             for k in 0..<stats.mean.count {
                 runningMean.value.scalars[k] = (1 - momentum) * runningMean.value.scalars[k] + momentum * stats.mean[k]
@@ -82,6 +85,6 @@ public final class BatchNorm2d: Layer {
             return y
         }
         return batchNorm(x, gamma: weight.variable(context), beta: bias.variable(context), epsilon: epsilon,
-                         running: (runningMean.value.scalars, runningVariance.value.scalars)).output
+                         running: (runningMean.value.scalars, runningVariance.value.scalars), relu: relu).output
     }
 }

@@ -110,6 +110,20 @@ struct OpGradientTests {
         checkGradients([x, gamma, beta]) { v in batchNorm(v[0], gamma: v[1], beta: v[2]).output }
         let running = (mean: (0..<c).map { Float($0) * 0.1 }, variance: (0..<c).map { 0.5 + Float($0) * 0.2 })
         checkGradients([x, gamma, beta]) { v in batchNorm(v[0], gamma: v[1], beta: v[2], running: running).output }
+        // The fused ReLU equals ReLU after batch norm, in value and in every gradient.
+        for stats in [nil, running] as [(mean: [Float], variance: [Float])?] {
+            let (a, b) = ([x, gamma, beta].map { Variable($0, requiresGradient: true) }, [x, gamma, beta].map { Variable($0, requiresGradient: true) })
+            let fused = batchNorm(a[0], gamma: a[1], beta: a[2], running: stats, relu: true).output
+            let plain = relu(batchNorm(b[0], gamma: b[1], beta: b[2], running: stats).output)
+            #expect(fused.value == plain.value)
+            let r = Tensor.uniform(fused.shape, limit: 1, seed: 14)
+            fused.backward(r)
+            plain.backward(r)
+            for (u, v) in zip(a, b) {
+                let worst = zip(u.gradient!.scalars, v.gradient!.scalars).map { abs($0 - $1) }.max()!
+                #expect(worst < 1e-5, "fused ReLU gradient differs by \(worst)")
+            }
+        }
         // Training output: per channel mean 0 and variance 1 before the affine part.
         let (y, stats) = batchNorm(Variable(x), gamma: Variable(Tensor(shape: [c], repeating: 1)), beta: Variable(Tensor(shape: [c])))
         let plane = shape[2] * shape[3]
@@ -123,6 +137,13 @@ struct OpGradientTests {
             #expect(abs(s / m) < 1e-5 && abs(s2 / m - 1) < 1e-3)
             #expect(abs(Double(stats.mean[k]) - raw / m) < 1e-6)
         }
+    }
+
+    @Test("addReLU: gradients, and equal to ReLU of the sum")
+    func addReLUGradients() {
+        let (a, b) = (distinct([2, 3, 4, 5], seed: 21, spacing: 0.05), distinct([2, 3, 4, 5], seed: 22, spacing: 0.03))
+        checkGradients([a, b]) { v in addReLU(v[0], v[1]) }
+        #expect(addReLU(Variable(a), Variable(b)).value == relu(add(Variable(a), Variable(b))).value)
     }
 
     @Test("activations and softmax", arguments: [[2, 3, 4, 5], [1, 1, 3, 7]])

@@ -1,7 +1,7 @@
 """The engine reference: the same network with the same weights in PyTorch (NCHW and
 channels_last) and ONNX Runtime. Checks the output against Tessera's (1e-4) before timing.
 
-    python engine_torch.py NAME EXPORT_DIR THREADS RUNS [train-only LAYOUT]
+    python engine_torch.py NAME EXPORT_DIR THREADS RUNS [train-only LAYOUT | batches B,B…]
 Prints JSON lines: {"name", "runtime", "case", "batch", "size", "median_s"}. With train-only, runs
 only the training steps in one layout (nchw or channels-last), for a peak-memory measurement.
 """
@@ -40,6 +40,7 @@ def main():
     if len(sys.argv) > 6 and sys.argv[5] == "train-only":
         train_steps(name, folder, runs, [sys.argv[6]])
         return
+    batches = [int(b) for b in sys.argv[6].split(",")] if len(sys.argv) > 6 and sys.argv[5] == "batches" else [1, 4]
     model = build(name)
     load_tessera(model, f"{folder}/{name}.safetensors")
     model.eval()
@@ -64,7 +65,7 @@ def main():
     if diff > 1e-4:
         raise SystemExit(f"{name}: ONNX Runtime and Tessera differ by {diff} > 1e-4; not timing")
 
-    for batch in (1, 4):
+    for batch in batches:
         x = torch.rand(batch, 3, 512, 512)
         with torch.no_grad():
             report(name=name, runtime="pytorch-nchw", case="forward", batch=batch, size=512,

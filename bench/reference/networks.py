@@ -137,6 +137,164 @@ class MultiResUNet(nn.Module):
         return torch.sigmoid(self.head(x))
 
 
+class ConvNormOpt(nn.Module):
+    """Tessera's ConvNorm: conv (bias only without BN), optional BN, ReLU."""
+
+    def __init__(self, cin, cout, k, bn=True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=not bn)
+        self.norm = nn.BatchNorm2d(cout) if bn else None
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return torch.relu(x)
+
+
+class AttentionGate(nn.Module):
+    def __init__(self, g, x, inter):
+        super().__init__()
+        self.gate_conv = nn.Conv2d(g, inter, 1)
+        self.gate_norm = nn.BatchNorm2d(inter)
+        self.skip_conv = nn.Conv2d(x, inter, 1)
+        self.skip_norm = nn.BatchNorm2d(inter)
+        self.psi_conv = nn.Conv2d(inter, 1, 1)
+        self.psi_norm = nn.BatchNorm2d(1)
+
+    def forward(self, skip, gate):
+        a = self.gate_norm(self.gate_conv(gate)) + self.skip_norm(self.skip_conv(skip))
+        return skip * torch.sigmoid(self.psi_norm(self.psi_conv(torch.relu(a))))
+
+
+class AttentionUNet(nn.Module):
+    def __init__(self, channels=(64, 128, 256, 512, 1024), classes=1):
+        super().__init__()
+        self.depth = len(channels) - 1
+        cin = 3
+        self.encoder = nn.ModuleList()
+        for c in channels:
+            self.encoder.append(DoubleConvolution(cin, c, True))
+            cin = c
+        d = self.depth
+        self.upsample = nn.ModuleList([ConvNormOpt(channels[d - i], channels[d - i - 1], 3) for i in range(d)])
+        self.gate = nn.ModuleList([AttentionGate(channels[d - i - 1], channels[d - i - 1], channels[d - i - 1] // 2) for i in range(d)])
+        self.decoder = nn.ModuleList([DoubleConvolution(2 * channels[d - i - 1], channels[d - i - 1], True) for i in range(d)])
+        self.head = nn.Conv2d(channels[0], classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x)
+            if i < self.depth:
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+        for i in range(self.depth):
+            up = self.upsample[i](nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+            x = self.decoder[i](torch.cat([self.gate[i](skips[self.depth - 1 - i], up), up], 1))
+        return torch.sigmoid(self.head(x))
+
+
+class Nested(nn.Module):
+    def __init__(self, enc, dec, dense):
+        super().__init__()
+        self.levels, self.dense = len(enc) - 1, dense
+        for i in range(self.levels):
+            for j in range(1, self.levels - i + 1):
+                left = enc[i] + (j - 1) * dec[i] if dense else (enc[i] if j == 1 else dec[i])
+                below = enc[i + 1] if j == 1 else dec[i + 1]
+                setattr(self, f"x{i}_{j}", DoubleConvolution(left + below, dec[i], True))
+
+    def forward(self, features):
+        grid = [[f] for f in features]
+        for j in range(1, self.levels + 1):
+            for i in range(self.levels - j + 1):
+                up = nn.functional.interpolate(grid[i + 1][j - 1], scale_factor=2, mode="bilinear", align_corners=True)
+                left = grid[i] if self.dense else [grid[i][j - 1]]
+                grid[i].append(getattr(self, f"x{i}_{j}")(torch.cat(left + [up], 1)))
+        return grid[0][1:]
+
+
+class UNetPlusPlus(nn.Module):
+    def __init__(self, channels=(32, 64, 128, 256, 512), classes=1):
+        super().__init__()
+        cin = 3
+        self.encoder = nn.ModuleList()
+        for c in channels:
+            self.encoder.append(DoubleConvolution(cin, c, True))
+            cin = c
+        self.decoder = Nested(list(channels), list(channels[:-1]), True)
+        self.head = nn.ModuleList([nn.Conv2d(channels[0], classes, 1)])
+
+    def forward(self, x):
+        features = []
+        for i, block in enumerate(self.encoder):
+            if i > 0:
+                x = nn.functional.max_pool2d(x, 2)
+            x = block(x)
+            features.append(x)
+        return torch.sigmoid(self.head[0](self.decoder(features)[-1]))
+
+
+class SegNet(nn.Module):
+    def __init__(self, channels=(64, 128, 256, 512, 512), convolutions=(2, 2, 3, 3, 3), classes=1):
+        super().__init__()
+        cin = 3
+        self.encoder = nn.ModuleList()
+        for s, c in enumerate(channels):
+            layers = []
+            for _ in range(convolutions[s]):
+                layers.append(ConvNormOpt(cin, c, 3))
+                cin = c
+            self.encoder.append(nn.Sequential(*layers))
+        self.decoder = nn.ModuleList()
+        for s in reversed(range(len(channels))):
+            n = convolutions[s]
+            self.decoder.append(nn.Sequential(*[
+                ConvNormOpt(channels[s], channels[s - 1] if i == n - 1 and s > 0 else channels[s], 3) for i in range(n)]))
+        self.head = nn.Conv2d(channels[0], classes, 1)
+
+    def forward(self, x):
+        pools = []
+        for stage in self.encoder:
+            x = stage(x)
+            size = x.shape[-2:]
+            x, idx = nn.functional.max_pool2d(x, 2, return_indices=True)
+            pools.append((idx, size))
+        for stage, (idx, size) in zip(self.decoder, reversed(pools)):
+            x = stage(nn.functional.max_unpool2d(x, idx, 2, output_size=size))
+        return torch.sigmoid(self.head(x))
+
+
+class FCN8s(nn.Module):
+    def __init__(self, channels=(64, 128, 256, 512, 512), convolutions=(2, 2, 3, 3, 3), fc=4096, fc_kernel=7, classes=1):
+        super().__init__()
+        cin = 3
+        self.encoder = nn.ModuleList()
+        for s, c in enumerate(channels):
+            layers = []
+            for _ in range(convolutions[s]):
+                layers.append(ConvNormOpt(cin, c, 3, bn=False))
+                cin = c
+            self.encoder.append(nn.Sequential(*layers))
+        self.fc6 = nn.Conv2d(channels[4], fc, fc_kernel, padding=fc_kernel // 2)
+        self.fc7 = nn.Conv2d(fc, fc, 1)
+        self.score = nn.Conv2d(fc, classes, 1)
+        self.score_pool4 = nn.Conv2d(channels[3], classes, 1)
+        self.score_pool3 = nn.Conv2d(channels[2], classes, 1)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        pooled = []
+        for stage in self.encoder:
+            x = nn.functional.max_pool2d(stage(x), 2)
+            pooled.append(x)
+        up = lambda t: nn.functional.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+        h = self.drop(torch.relu(self.fc7(self.drop(torch.relu(self.fc6(x))))))
+        s = up(up(self.score(h)) + self.score_pool4(pooled[3])) + self.score_pool3(pooled[2])
+        return torch.sigmoid(up(up(up(s))))
+
+
 def build(name):
     if name == "unet-bn":
         return UNet([64, 128, 256, 512, 1024], True)
@@ -150,6 +308,14 @@ def build(name):
         return MultiResUNet([32, 64, 128], [4, 3])
     if name == "quarter-multiresunet":
         return MultiResUNet([32, 64], [4])
+    if name == "attention-unet":
+        return AttentionUNet()
+    if name == "unet++":
+        return UNetPlusPlus()
+    if name == "segnet":
+        return SegNet()
+    if name == "fcn":
+        return FCN8s()
     raise SystemExit(f"no reference definition for {name}")
 
 

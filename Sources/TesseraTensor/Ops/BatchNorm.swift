@@ -1,6 +1,9 @@
 /// Batch normalization over the channels of an `N×C×H×W` tensor, with scale `gamma` and shift
 /// `beta` (each `C`).
 ///
+/// With `relu`, the output is `max(0, ·)` of the normalized value, in the same pass (one tensor
+/// fewer kept for the backward pass).
+///
 /// In training the batch's own mean and (biased) variance normalize, and ``BatchStatistics``
 /// returns them so a layer can update its running estimates (PyTorch keeps the unbiased variance
 /// there). In evaluation the given running statistics normalize, and only `gamma`, `beta` and the
@@ -13,7 +16,8 @@ public struct BatchStatistics: Sendable {
 }
 
 public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5,
-                      running: (mean: [Float], variance: [Float])? = nil) -> (output: Variable, statistics: BatchStatistics) {
+                      running: (mean: [Float], variance: [Float])? = nil,
+                      relu: Bool = false) -> (output: Variable, statistics: BatchStatistics) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let plane = h * w
     let m = n * plane
@@ -52,13 +56,20 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
                 let k = q % c
                 let scale = gammas[k] * invStd[k], shift = betas[k] - gammas[k] * invStd[k] * mean[k]
                 let (xp, yp) = (source.value + q * plane, target.value + q * plane)
-                for i in 0..<plane { yp[i] = xp[i] * scale + shift }
+                if relu {
+                    for i in 0..<plane { yp[i] = max(0, xp[i] * scale + shift) }
+                } else {
+                    for i in 0..<plane { yp[i] = xp[i] * scale + shift }
+                }
             }
         }
     }
     let training = running == nil
     let statistics = (mean, invStd)
-    let output = Variable(y, inputs: [x, gamma, beta]) { dy in
+    let output = Variable(y, inputs: [x, gamma, beta]) { upstream in
+        // With the fused ReLU, the gradient passes where the output is positive; the output is
+        // kept anyway (it is this node's value), so the normalized tensor need not be.
+        let dy = relu ? mapGradient(upstream, y, y) { v, _ in v > 0 ? 1 : 0 } : upstream
         let (mean, invStd) = statistics
         // x̂ is recomputed from x rather than kept: one tensor less alive between the passes.
         var sumDy = [Double](repeating: 0, count: c), sumDyXh = [Double](repeating: 0, count: c)

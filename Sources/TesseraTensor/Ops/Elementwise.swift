@@ -149,6 +149,17 @@ public func add(_ a: Variable, _ b: Variable) -> Variable {
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
 }
 
+/// `max(0, a + b)` for equally shaped tensors in one pass (residual units): only the output is
+/// kept for the backward pass, not the sum.
+public func addReLU(_ a: Variable, _ b: Variable) -> Variable {
+    precondition(a.shape == b.shape, "addReLU: shapes \(a.shape) and \(b.shape) differ")
+    let y = broadcastMap(a.value, b.value) { max(0, $0 + $1) }
+    return Variable(y, inputs: [a, b]) { dy in
+        let g = mapGradient(dy, y, y) { v, _ in v > 0 ? 1 : 0 }
+        return [g, g]
+    }
+}
+
 /// `a · b` element-wise, with `b` broadcast to `a`'s shape (attention gates, squeeze-excitation).
 public func multiply(_ a: Variable, _ b: Variable) -> Variable {
     let y = broadcastMap(a.value, b.value, *)
