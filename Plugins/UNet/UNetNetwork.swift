@@ -46,10 +46,8 @@ public final class DoubleConvolution: Layer {
     }
 
     public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
-        var h = conv1(x, c)
-        h = norm1.map { $0.normalized(h, c, relu: true) } ?? relu(h)
-        h = conv2(h, c)
-        return norm2.map { $0.normalized(h, c, relu: true) } ?? relu(h)
+        let h = norm1.map { conv1.foldedWith($0, x, c, relu: true) } ?? conv1(x, c, relu: true)
+        return norm2.map { conv2.foldedWith($0, h, c, relu: true) } ?? conv2(h, c, relu: true)
     }
 }
 

@@ -34,11 +34,11 @@ public final class ConvNorm: Layer {
     }
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
-        let y = conv(x, context)
         if let norm {
-            return activation == .relu ? norm.normalized(y, context, relu: true) : activation(norm(y, context))
+            if activation == .relu || activation == .none { return conv.foldedWith(norm, x, context, relu: activation == .relu) }
+            return activation(norm(conv(x, context), context))
         }
-        return activation(y)
+        return activation == .relu ? conv(x, context, relu: true) : activation(conv(x, context))
     }
 }
 

@@ -18,9 +18,32 @@ public final class Conv2d: Layer {
 
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
-    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
-        let y = conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry)
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable { self(x, context, relu: false) }
+
+    /// The convolution, with `relu` followed by ReLU in the bias pass.
+    public func callAsFunction(_ x: Variable, _ context: ForwardContext, relu: Bool) -> Variable {
+        let y = conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry, relu: relu)
         context.counter?.add(y.value.count * weight.value.count / weight.value.shape[0])
+        return y
+    }
+
+    /// In evaluation, the convolution followed by `norm` (and ReLU) as one convolution: the
+    /// normalization's scale folded into the weights and its shift into the bias, the ReLU into
+    /// the bias pass. Outside evaluation, or with a bias of its own, the three steps run apart.
+    public func foldedWith(_ norm: BatchNorm2d, _ x: Variable, _ context: ForwardContext, relu: Bool) -> Variable {
+        guard !context.training, bias == nil else { return norm.normalized(self(x, context), context, relu: relu) }
+        let cout = weight.value.shape[0], perOutput = weight.value.count / cout
+        var scale = [Float](repeating: 0, count: cout), shift = [Float](repeating: 0, count: cout)
+        for k in 0..<cout {
+            scale[k] = norm.weight.value.scalars[k] / (norm.runningVariance.value.scalars[k] + norm.epsilon).squareRoot()
+            shift[k] = norm.bias.value.scalars[k] - scale[k] * norm.runningMean.value.scalars[k]
+        }
+        var folded = weight.value
+        folded.scalars.withUnsafeMutableBufferPointer { ws in
+            for k in 0..<cout { for i in 0..<perOutput { ws[k * perOutput + i] *= scale[k] } }
+        }
+        let y = conv2d(x, weight: Variable(folded), bias: Variable(Tensor(shape: [cout], scalars: shift)), geometry: geometry, relu: relu)
+        context.counter?.add(y.value.count * perOutput)
         return y
     }
 }

@@ -87,6 +87,25 @@ struct LayerTests {
         #expect(abs(y.scalars[0] - expected) < 1e-5)
     }
 
+    @Test("in evaluation, conv+BN(+ReLU) folded into one convolution equals the three steps", arguments: [true, false])
+    func folding(relu: Bool) {
+        let block = ConvNorm(5, 7, kernel: 3, activation: relu ? .relu : .none, seed: 3, name: "block")
+        // Move the running statistics and the affine parameters away from their defaults.
+        _ = block(Variable(Tensor.uniform([3, 5, 9, 8], limit: 2, seed: 4)), ForwardContext(training: true))
+        let norm = block.norm!
+        norm.weight.value = Tensor.uniform([7], limit: 0.5, seed: 5) + Tensor(shape: [7], repeating: 1)
+        norm.bias.value = Tensor.uniform([7], limit: 0.5, seed: 6)
+        let x = Variable(Tensor.uniform([2, 5, 11, 6], limit: 1, seed: 7))
+        let folded = block(x, .evaluation).value
+        var steps = batchNorm(conv2d(x, weight: Variable(block.conv.weight.value), bias: nil, geometry: block.conv.geometry),
+                              gamma: Variable(norm.weight.value), beta: Variable(norm.bias.value),
+                              running: (norm.runningMean.value.scalars, norm.runningVariance.value.scalars)).output
+        if relu { steps = TesseraTensor.relu(steps) }
+        let worst = zip(folded.scalars, steps.value.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-5, "folded and separate differ by \(worst)")
+        #expect(!relu || folded.scalars.contains(0))
+    }
+
     @Test("save and load through safetensors give identical outputs; bad checkpoints are named")
     func checkpoints() throws {
         let folder = try TemporaryFolder("nn")

@@ -64,6 +64,23 @@ struct OpGradientTests {
         #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
     }
 
+    @Test("conv2d with the fused ReLU equals ReLU after the convolution, in value and gradients")
+    func convReLU() {
+        let x = distinct([2, 3, 7, 6], seed: 31)
+        let w = Tensor.uniform([4, 3, 3, 3], limit: 0.5, seed: 32), b = Tensor.uniform([4], limit: 0.5, seed: 33)
+        let (f, p) = ([x, w, b].map { Variable($0, requiresGradient: true) }, [x, w, b].map { Variable($0, requiresGradient: true) })
+        let fused = conv2d(f[0], weight: f[1], bias: f[2], geometry: .same(kernel: 3), relu: true)
+        let plain = relu(conv2d(p[0], weight: p[1], bias: p[2], geometry: .same(kernel: 3)))
+        #expect(fused.value == plain.value)
+        let r = Tensor.uniform(fused.shape, limit: 1, seed: 34)
+        fused.backward(r)
+        plain.backward(r)
+        for (u, v) in zip(f, p) {
+            let worst = zip(u.gradient!.scalars, v.gradient!.scalars).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-5, "fused ReLU gradient differs by \(worst)")
+        }
+    }
+
     @Test("conv2d forward equals the direct sum", arguments: convCases)
     func convForward(c: ConvCase) {
         let x = distinct([c.n, c.cin, c.h, c.w], seed: 4)

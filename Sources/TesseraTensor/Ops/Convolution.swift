@@ -94,8 +94,10 @@ func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
 
 /// 2-D convolution of an `N×Cin×H×W` input with `Cout×(Cin/groups)×kh×kw` weights and an
 /// optional bias of `Cout`, as im2col + `cblas_sgemm` per image and group (a 1×1 stride-1
-/// convolution multiplies the input directly).
-public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g: ConvolutionGeometry = .init()) -> Variable {
+/// convolution multiplies the input directly). With `relu`, the output is `max(0, ·)` in the same
+/// pass as the bias (only the output is kept for the backward pass).
+public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g: ConvolutionGeometry = .init(),
+                   relu: Bool = false) -> Variable {
     let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (cout, cgIn, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
     precondition(cin == cgIn * g.groups && cout % g.groups == 0, "conv2d: channels \(cin) and weights \(weight.shape) do not fit \(g.groups) groups")
@@ -114,13 +116,18 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
             }
         }
     }
-    if let bias {
+    if bias != nil || relu {
+        let biases = bias?.value.scalars ?? [Float](repeating: 0, count: cout)
         out.scalars.withUnsafeMutableBufferPointer { ys in
-            for b in 0..<n { for c in 0..<cout {
-                let v = bias.value.scalars[c]
-                let base = (b * cout + c) * plane
-                for i in 0..<plane { ys[base + i] += v }
-            } }
+            let yp = UnsafeSendable(ys.baseAddress!)
+            Parallel.forEach(n * cout) { q in
+                let (v, row) = (biases[q % cout], yp.value + q * plane)
+                if relu {
+                    for i in 0..<plane { row[i] = max(0, row[i] + v) }
+                } else {
+                    for i in 0..<plane { row[i] += v }
+                }
+            }
         }
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
@@ -128,7 +135,9 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // convolution of dY with the weights transposed per group and flipped, through the same
     // blocked, parallel forward path.
     let selfAdjoint = g.stride == 1 && kh == kw && 2 * g.padding == g.dilation * (kh - 1) && oh == h && ow == w
-    return Variable(out, inputs: inputs) { dy in
+    let output = out
+    return Variable(out, inputs: inputs) { upstream in
+        let dy = relu ? mapGradient(upstream, output, output) { v, _ in v > 0 ? 1 : 0 } : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
         let dw = weight.requiresGradient ? weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct) : nil
         if dx != nil && selfAdjoint {
