@@ -54,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "TesseraCore",
-            dependencies: ["TesseraImaging", "TesseraTensor", "TesseraNN"],
+            dependencies: ["TesseraImaging", "TesseraTensor", "TesseraNN", "CMalloc"],
             path: "Sources/TesseraCore"
         ),
 
@@ -125,7 +125,7 @@ let package = Package(
 
         .executableTarget(
             name: "tessera-bench",
-            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels", "TesseraCLI"],
+            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels"],
             path: "Sources/tessera-bench"
         ),
 

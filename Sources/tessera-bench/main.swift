@@ -1,7 +1,6 @@
 // Engine micro-benchmarks: sgemm peak and conv2d throughput at the shapes of the built-in
 // networks, in one run. Used by bench/engine.sh; not part of the product.
 import Foundation
-import TesseraCLI
 import TesseraCore
 import TesseraModels
 import TesseraNN

@@ -1,4 +1,5 @@
 import TesseraCLI
+import TesseraCore
 
 ProcessSetup.configure()
 TesseraCommand.main()
