@@ -79,7 +79,7 @@ func files(under folder: String) throws -> [String: Data] {
     let enumerator = FileManager.default.enumerator(atPath: folder)
     while let item = enumerator?.nextObject() as? String {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: folder + "/" + item, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: folder + "/" + item, isDirectory: &isDirectory)
         if !isDirectory.boolValue { result[item] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + item)) }
     }
     return result

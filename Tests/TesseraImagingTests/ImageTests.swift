@@ -147,7 +147,7 @@ struct ImageErrorTests {
     @Test("an empty file")
     func empty() throws {
         let dir = try TemporaryFolder()
-        FileManager.default.createFile(atPath: dir.file("e.jpg"), contents: Data())
+        _ = FileManager.default.createFile(atPath: dir.file("e.jpg"), contents: Data())
         #expect(throws: ImagingError.self) { try Image.load(dir.file("e.jpg")) }
     }
 
