@@ -295,6 +295,91 @@ class FCN8s(nn.Module):
         return torch.sigmoid(up(up(up(s))))
 
 
+class ConvNormAct(nn.Module):
+    """Tessera's ConvNorm with BN and any activation; `stride`, `groups`, `dilation` as given."""
+
+    def __init__(self, cin, cout, k, act="relu", stride=1, groups=1, dilation=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=dilation * (k - 1) // 2, groups=groups,
+                              dilation=dilation, bias=False)
+        self.norm = nn.BatchNorm2d(cout)
+        self.act = act
+
+    def forward(self, x):
+        x = self.norm(self.conv(x))
+        return {"relu": torch.relu, "swish": nn.functional.silu, "none": lambda t: t}[self.act](x)
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, c, squeezed):
+        super().__init__()
+        self.reduce = nn.Conv2d(c, squeezed, 1)
+        self.expand = nn.Conv2d(squeezed, c, 1)
+
+    def forward(self, x):
+        s = nn.functional.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.expand(nn.functional.silu(self.reduce(s))))
+
+
+class MBConv(nn.Module):
+    def __init__(self, cin, cout, expand, k, stride):
+        super().__init__()
+        wide = cin * expand
+        self.expansion = ConvNormAct(cin, wide, 1, "swish") if expand != 1 else None
+        self.depthwise = ConvNormAct(wide, wide, k, "swish", stride=stride, groups=wide)
+        self.excitation = SqueezeExcitation(wide, max(1, cin // 4))
+        self.projection = ConvNormAct(wide, cout, 1, "none")
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        h = self.expansion(x) if self.expansion is not None else x
+        h = self.projection(self.excitation(self.depthwise(h)))
+        return h + x if self.residual else h
+
+
+class EfficientNetB0(nn.Module):
+    stages = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvNormAct(3, 32, 3, "swish", stride=2)
+        cin = 32
+        for s, (e, k, st, cout, n) in enumerate(self.stages):
+            for r in range(n):
+                setattr(self, f"stage{s}_{r}", MBConv(cin, cout, e, k, st if r == 0 else 1))
+                cin = cout
+
+    def features(self, x):
+        h = self.stem(x)
+        out = [h]
+        for s, (_, _, _, _, n) in enumerate(self.stages):
+            for r in range(n):
+                h = getattr(self, f"stage{s}_{r}")(h)
+            if s in (1, 2, 4, 6):
+                out.append(h)
+        return out
+
+
+class EfficientUNetPlusPlus(nn.Module):
+    def __init__(self, decoder=(32, 64, 128, 256), final=16, classes=1):
+        super().__init__()
+        self.encoder = EfficientNetB0()
+        self.decoder = Nested([32, 24, 40, 112, 320], list(decoder), False)
+        self.final = DoubleConvolution(decoder[0], final, True)
+        self.head = nn.Conv2d(final, classes, 1)
+
+    def forward(self, x):
+        top = self.decoder(self.encoder.features(x))[-1]
+        up = nn.functional.interpolate(top, scale_factor=2, mode="bilinear", align_corners=True)
+        return torch.sigmoid(self.head(self.final(up)))
+
+
+def tessera_names(state):
+    """Tessera names EfficientNet blocks `stage{s}.{r}`; Python attributes cannot hold the dot."""
+    import re
+    return {re.sub(r"stage(\d+)\.(\d+)", r"stage\1_\2", k): v for k, v in state.items()}
+
+
 def build(name):
     if name == "unet-bn":
         return UNet([64, 128, 256, 512, 1024], True)
@@ -316,13 +401,15 @@ def build(name):
         return SegNet()
     if name == "fcn":
         return FCN8s()
+    if name == "efficientunet++":
+        return EfficientUNetPlusPlus()
     raise SystemExit(f"no reference definition for {name}")
 
 
 def load_tessera(model, path):
     """Loads a Tessera checkpoint; every tensor must be used and every parameter given."""
     from safetensors.torch import load_file
-    state = load_file(path)
+    state = tessera_names(load_file(path))
     own = model.state_dict()
     expected = {k for k in own if not k.endswith("num_batches_tracked")}
     if set(state) != expected:
