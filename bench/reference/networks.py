@@ -380,6 +380,108 @@ def tessera_names(state):
     return {re.sub(r"stage(\d+)\.(\d+)", r"stage\1_\2", k): v for k, v in state.items()}
 
 
+class Separable(nn.Module):
+    def __init__(self, c, k):
+        super().__init__()
+        self.depthwise = nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False)
+        self.pointwise = ConvNormAct(c, c, 1)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+
+def hybrid_dilated(cin, cout):
+    return nn.Sequential(*[ConvNormAct(cin if r == 1 else cout, cout, 3, dilation=r) for r in (1, 2, 3)])
+
+
+class Cell(nn.Module):
+    def __init__(self, c, ops):
+        super().__init__()
+        for o, op in enumerate(ops):
+            if op == "sep3x3":
+                setattr(self, f"op{o}", Separable(c, 3))
+            elif op == "sep5x5":
+                setattr(self, f"op{o}", Separable(c, 5))
+            elif op == "hdc3x3":
+                setattr(self, f"op{o}", hybrid_dilated(c, c))
+        self.ops = ops
+
+
+class CellLayer(nn.Module):
+    def __init__(self, cin, width, cells):
+        super().__init__()
+        self.preprocess = ConvNormAct(cin, width, 1)
+        self.cells = cells
+        for k, cell in enumerate(cells):
+            setattr(self, f"cell{k}", Cell(width, cell["ops"]))
+        used = {i for cell in cells for i in cell["inputs"]}
+        self.outputs = [i for i in range(1, len(cells) + 1) if i not in used]
+        self.combine = ConvNormAct(len(self.outputs) * width, width, 1)
+
+    def forward(self, x):
+        nodes = [self.preprocess(x)]
+        for k, cell in enumerate(self.cells):
+            module = getattr(self, f"cell{k}")
+            branches = [getattr(module, f"op{o}")(nodes[i]) if hasattr(module, f"op{o}") else nodes[i]
+                        for o, i in enumerate(cell["inputs"])]
+            out = branches[0] + branches[1]
+            if cell.get("skip"):
+                out = out + nodes[cell["inputs"][0]]
+            nodes.append(out)
+        return self.combine(torch.cat([nodes[i] for i in self.outputs], 1))
+
+
+# Tessera's default genome (Genome.example in Plugins/AutoSegNet).
+EXAMPLE_GENOME = {
+    "down": [{"ops": ["sep3x3", "sep3x3"], "inputs": [0, 0]}, {"ops": ["identity", "sep5x5"], "inputs": [0, 1], "skip": True}],
+    "bridge": [{"ops": ["sep5x5", "identity"], "inputs": [0, 0]}, {"ops": ["sep5x5", "identity"], "inputs": [1, 0]},
+               {"ops": ["sep5x5", "hdc3x3"], "inputs": [2, 1]}],
+    "up": [{"ops": ["sep3x3", "sep3x3"], "inputs": [0, 0]}, {"ops": ["sep3x3", "identity"], "inputs": [1, 0], "skip": True}],
+    "long_skips": [True, True, True, True],
+}
+
+
+class AutoSegNet(nn.Module):
+    def __init__(self, channels=(32, 64, 128, 256, 256), bridge=512, tile=512, minimum=32, genome=EXAMPLE_GENOME, classes=1):
+        super().__init__()
+        size, self.poolings = tile, 0
+        for _ in channels:
+            if size > minimum and size >= 2:
+                size //= 2
+                self.poolings += 1
+        self.genome = genome
+        cin = 3
+        self.encoder = nn.ModuleList()
+        for i, c in enumerate(channels):
+            self.encoder.append(CellLayer(cin, c, genome["down"]) if i < self.poolings else hybrid_dilated(cin, c))
+            cin = c
+        self.bridge = CellLayer(channels[-1], bridge, genome["bridge"])
+        cin = bridge
+        self.decoder = nn.ModuleList()
+        for d in range(self.poolings):
+            level = self.poolings - 1 - d
+            skip = channels[level] if genome["long_skips"][level] else 0
+            self.decoder.append(CellLayer(cin + skip, channels[level], genome["up"]))
+            cin = channels[level]
+        self.head = nn.Conv2d(channels[0] if self.poolings else bridge, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, layer in enumerate(self.encoder):
+            x = layer(x)
+            if i < self.poolings:
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+        x = self.bridge(x)
+        for d, layer in enumerate(self.decoder):
+            level = self.poolings - 1 - d
+            x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+            if self.genome["long_skips"][level]:
+                x = torch.cat([x, skips[level]], 1)
+            x = layer(x)
+        return torch.sigmoid(self.head(x))
+
+
 def build(name):
     if name == "unet-bn":
         return UNet([64, 128, 256, 512, 1024], True)
@@ -403,6 +505,8 @@ def build(name):
         return FCN8s()
     if name == "efficientunet++":
         return EfficientUNetPlusPlus()
+    if name == "autosegnet":
+        return AutoSegNet()
     raise SystemExit(f"no reference definition for {name}")
 
 
