@@ -224,9 +224,9 @@ public final class AutoSegNetModel: NetworkModel {
     public var sizeMultiple: Int { 1 << configuration.poolings }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element) }
+        indexed("encoder", encoder)
             + [("bridge", bridge)]
-            + decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as any Layer) }
+            + indexed("decoder", decoder)
             + [("head", head)]
     }
 

@@ -84,7 +84,7 @@ public final class FCNModel: NetworkModel {
     public var sizeMultiple: Int { 32 }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
             + [("fc6", fc6), ("fc7", fc7), ("score", score), ("score_pool4", scorePool4), ("score_pool3", scorePool3)]
     }
 

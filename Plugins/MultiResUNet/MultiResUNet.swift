@@ -132,12 +132,7 @@ public class MultiResUNetBase: Layer {
         guard configuration.respathLengths.count == depth, configuration.respathLengths.allSatisfy({ $0 >= 1 }) else {
             throw ModelError(model: model, message: "respath_lengths needs one length ≥ 1 per pooling (\(depth)), got \(configuration.respathLengths)")
         }
-        guard configuration.inputChannels == 1 || configuration.inputChannels == 3 else {
-            throw ModelError(model: model, message: "input_channels must be 1 or 3, got \(configuration.inputChannels)")
-        }
-        guard configuration.classes >= 1 else {
-            throw ModelError(model: model, message: "classes must be at least 1, got \(configuration.classes)")
-        }
+        try validateNetworkOptions(model: model, inputChannels: configuration.inputChannels, classes: configuration.classes)
         self.configuration = configuration
         var input = configuration.inputChannels
         var encoder: [MultiResBlock] = [], respaths: [ResPath] = []
@@ -168,10 +163,10 @@ public class MultiResUNetBase: Layer {
     public var sizeMultiple: Int { 1 << (configuration.units.count - 1) }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
-            + respaths.enumerated().map { ("respath.\($0.offset)", $0.element as any Layer) }
-            + upsample.enumerated().map { ("upsample.\($0.offset)", $0.element as any Layer) }
-            + decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
+            + indexed("respath", respaths)
+            + indexed("upsample", upsample)
+            + indexed("decoder", decoder)
             + [("head", head)]
     }
 

@@ -67,8 +67,8 @@ public final class SegNetModel: NetworkModel {
     public var sizeMultiple: Int { 1 << configuration.channels.count }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
-            + decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
+            + indexed("decoder", decoder)
             + [("head", head)]
     }
 

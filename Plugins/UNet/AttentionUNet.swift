@@ -100,10 +100,10 @@ public final class AttentionUNetModel: NetworkModel {
     public var sizeMultiple: Int { 1 << (configuration.channels.count - 1) }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
-            + upsample.enumerated().map { ("upsample.\($0.offset)", $0.element as any Layer) }
-            + gates.enumerated().map { ("gate.\($0.offset)", $0.element as any Layer) }
-            + decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
+            + indexed("upsample", upsample)
+            + indexed("gate", gates)
+            + indexed("decoder", decoder)
             + [("head", head)]
     }
 

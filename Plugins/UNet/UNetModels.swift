@@ -13,12 +13,7 @@ public class UNetModelBase: Layer {
         guard configuration.channels.count >= 2, configuration.channels.allSatisfy({ $0 > 0 }) else {
             throw ModelError(model: model, message: "channels needs at least two positive stage widths, got \(configuration.channels)")
         }
-        guard configuration.inputChannels == 1 || configuration.inputChannels == 3 else {
-            throw ModelError(model: model, message: "input_channels must be 1 or 3, got \(configuration.inputChannels)")
-        }
-        guard configuration.classes >= 1 else {
-            throw ModelError(model: model, message: "classes must be at least 1, got \(configuration.classes)")
-        }
+        try validateNetworkOptions(model: model, inputChannels: configuration.inputChannels, classes: configuration.classes)
         self.configuration = configuration
         network = UNetNetwork(configuration, seed: seed)
     }

@@ -85,9 +85,9 @@ public final class UNetNetwork: Layer {
     }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
-            + upsample.enumerated().map { ("upsample.\($0.offset)", $0.element as any Layer) }
-            + decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
+            + indexed("upsample", upsample)
+            + indexed("decoder", decoder)
             + [("head", head)]
     }
 

@@ -86,7 +86,7 @@ final class EfficientNetB0Encoder: Layer {
 
     var children: [(String, any Layer)] {
         [("stem", stem as any Layer)] + blocks.enumerated().flatMap { s, stage in
-            stage.enumerated().map { ("stage\(s).\($0.offset)", $0.element as any Layer) }
+            indexed("stage\(s)", stage)
         }
     }
 

@@ -112,9 +112,9 @@ public final class UNetPlusPlusModel: NetworkModel {
     public var sizeMultiple: Int { 1 << (configuration.channels.count - 1) }
 
     public var children: [(String, any Layer)] {
-        encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as any Layer) }
+        indexed("encoder", encoder)
             + [("decoder", decoder)]
-            + heads.enumerated().map { ("head.\($0.offset)", $0.element as any Layer) }
+            + indexed("head", heads)
     }
 
     public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {

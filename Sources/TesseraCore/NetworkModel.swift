@@ -48,10 +48,7 @@ extension NetworkModel {
 
     /// Checks the options every network shares.
     public static func validate(inputChannels: Int, classes: Int) throws {
-        guard inputChannels == 1 || inputChannels == 3 else {
-            throw ModelError(model: name, message: "input_channels must be 1 or 3, got \(inputChannels)")
-        }
-        guard classes >= 1 else { throw ModelError(model: name, message: "classes must be at least 1, got \(classes)") }
+        try validateNetworkOptions(model: name, inputChannels: inputChannels, classes: classes)
     }
 
     /// Checks that each of `values` (named `option`) is positive.
@@ -60,4 +57,13 @@ extension NetworkModel {
             throw ModelError(model: name, message: "\(option) must be positive, got \(values)")
         }
     }
+}
+
+/// Checks the options every network shares (`input_channels` 1 or 3, `classes` ≥ 1), naming
+/// `model` in the error; for base classes whose registered subclasses supply the name.
+public func validateNetworkOptions(model: String, inputChannels: Int, classes: Int) throws {
+    guard inputChannels == 1 || inputChannels == 3 else {
+        throw ModelError(model: model, message: "input_channels must be 1 or 3, got \(inputChannels)")
+    }
+    guard classes >= 1 else { throw ModelError(model: model, message: "classes must be at least 1, got \(classes)") }
 }

@@ -62,3 +62,8 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { "checkpoint does not fit the model: \(message)" }
 }
+
+/// Children named `prefix.0`, `prefix.1`, … (PyTorch's `ModuleList` names).
+public func indexed(_ prefix: String, _ layers: [any Layer]) -> [(String, any Layer)] {
+    layers.enumerated().map { ("\(prefix).\($0.offset)", $0.element) }
+}

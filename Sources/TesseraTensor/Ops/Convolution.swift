@@ -237,9 +237,14 @@ func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: Convolutio
             sa.value[worker] = partial
         }
     } } }
+    return Tensor(shape: weightShape, scalars: summedInOrder(partials))
+}
+
+/// Per-thread partial sums added in thread order: the same result for a fixed thread count.
+func summedInOrder(_ partials: [[Float]]) -> [Float] {
     var total = partials[0]
     for p in partials.dropFirst() where !p.isEmpty { for i in 0..<total.count { total[i] += p[i] } }
-    return Tensor(shape: weightShape, scalars: total)
+    return total
 }
 
 /// The forward pass of a convolution in blocks of output positions small enough to stay in
@@ -375,9 +380,7 @@ public func convTranspose2d(_ x: Variable, weight: Variable, bias: Variable?) ->
         let dx = x.requiresGradient ? Tensor(shape: x.shape, scalars: dxStorage) : nil
         var dw: Tensor?
         if needWeights {
-            var total = partials[0]
-            for p in partials.dropFirst() where !p.isEmpty { for i in 0..<total.count { total[i] += p[i] } }
-            dw = Tensor(shape: weight.shape, scalars: total)
+            dw = Tensor(shape: weight.shape, scalars: summedInOrder(partials))
         }
         var db: Tensor?
         if let bias, bias.requiresGradient {

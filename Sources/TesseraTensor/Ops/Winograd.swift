@@ -12,7 +12,7 @@ enum Winograd {
             && cin >= minimumChannels && cout >= minimumChannels
     }
 
-    nonisolated(unsafe) static var minimumChannels = 128
+    static let minimumChannels = 128
 
     /// `U[ξ][co][ci]` for the 16 positions ξ of the 4×4 transformed kernel.
     static func transformWeights(_ w: UnsafePointer<Float>, cout: Int, cin: Int) -> [Float] {
