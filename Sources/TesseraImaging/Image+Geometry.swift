@@ -46,6 +46,23 @@ public struct AffineTransform: Sendable, Equatable {
             dy: centre.y - (c * centre.x + d * centre.y) + shiftY)
     }
 
+    /// The mirror image left–right (`horizontal`) or top–bottom of a `size`-pixel-wide (or high)
+    /// image: `x → size − 1 − x`, as ``Image/flipped(horizontal:)`` does.
+    public static func mirror(horizontal: Bool, size: Int) -> AffineTransform {
+        let edge = Double(size - 1)
+        return horizontal
+            ? AffineTransform(a: -1, b: 0, c: 0, d: 1, dx: edge, dy: 0)
+            : AffineTransform(a: 1, b: 0, c: 0, d: -1, dx: 0, dy: edge)
+    }
+
+    /// This map followed by `next`: one resampling instead of two.
+    public func followed(by next: AffineTransform) -> AffineTransform {
+        AffineTransform(
+            a: next.a * a + next.b * c, b: next.a * b + next.b * d,
+            c: next.c * a + next.d * c, d: next.c * b + next.d * d,
+            dx: next.a * dx + next.b * dy + next.dx, dy: next.c * dx + next.d * dy + next.dy)
+    }
+
     /// Where the point `(x, y)` goes.
     public func apply(_ x: Double, _ y: Double) -> (x: Double, y: Double) {
         (a * x + b * y + dx, c * x + d * y + dy)

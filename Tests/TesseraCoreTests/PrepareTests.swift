@@ -172,6 +172,39 @@ struct PrepareTests {
         #expect(sawRotation && sawFlip, "the seed exercises rotation and flips")
     }
 
+    @Test("copies of all-background mask tiles are all background; class counts match the written masks")
+    func backgroundTiles() throws {
+        let d = try Dataset()
+        try d.add("m", width: 150, height: 110, marker: (x: 12, y: 14, side: 9))
+        var settings = PrepareSettings()
+        settings.tileSize = 48
+        settings.overlap = 8
+        settings.augment = 3
+        settings.augmentFill = .mean
+        settings.folds = 1
+        _ = try PrepareRun.run(settings: settings, inputs: PrepareInputs(images: d.images, masks: d.masks, output: d.out()))
+        var counts = [0, 0]
+        var emptySources = Set<String>(), copiesOfEmpty = 0, copiesOfMarked = 0
+        for row in try manifestRows(d.out()) {
+            let mask = try Image.load(d.out() + "/" + row["mask"]!).bytes()
+            #expect(mask.count == 48 * 48)
+            counts[0] += mask.filter { $0 == 0 }.count
+            counts[1] += mask.filter { $0 == 255 }.count
+            let tile = String(row["file"]!.split(separator: "_").prefix(2).joined(separator: "_").prefix(while: { $0 != "." }))
+            if row["copy"] == "0" {
+                if mask.allSatisfy({ $0 == 0 }) { emptySources.insert(tile) }
+            } else if emptySources.contains(tile) {
+                copiesOfEmpty += 1
+                #expect(mask.allSatisfy { $0 == 0 }, "\(row["mask"]!) is a copy of an empty tile")
+            } else {
+                copiesOfMarked += 1
+            }
+        }
+        #expect(copiesOfEmpty >= 9 && copiesOfMarked >= 3, "the case has both kinds of tile")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d.out() + "/dataset.json"))) as! [String: Any]
+        #expect(json["class_pixel_counts"] as! [Int] == counts)
+    }
+
     @Test("the same seed gives byte-identical output; another seed differs")
     func reproducible() throws {
         let d = try Dataset()

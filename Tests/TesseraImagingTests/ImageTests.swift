@@ -100,6 +100,42 @@ struct ImageTests {
         #expect(hist[0] == 2 && hist[7] == 3 && hist[255] == 1 && hist.reduce(0, +) == 6)
     }
 
+    @Test("a mirror composed into an affine map gives the pixels of flipping afterwards",
+          arguments: [(true, false), (false, true), (true, true)])
+    func composedMirror(horizontal: Bool, vertical: Bool) throws {
+        // Odd, non-square sizes: an off-by-one in the mirror's edge (size vs size − 1) shows.
+        let (w, h) = (23, 17)
+        let image = try Image(bytes: pattern(width: w, height: h, bands: 3), width: w, height: h, bands: 3)
+        let turn = TesseraImaging.AffineTransform.rotation(degrees: 17, centre: (11, 8), shiftX: 2.5, shiftY: -1.25)
+        for interpolation in [Interpolation.bilinear, .nearest] {
+            var flippedAfter = try image.affine(turn, outputSize: (w, h), interpolation: interpolation, background: [9, 99, 199])
+            var composed = turn
+            if horizontal {
+                flippedAfter = try flippedAfter.flipped(horizontal: true)
+                composed = composed.followed(by: .mirror(horizontal: true, size: w))
+            }
+            if vertical {
+                flippedAfter = try flippedAfter.flipped(horizontal: false)
+                composed = composed.followed(by: .mirror(horizontal: false, size: h))
+            }
+            let once = try image.affine(composed, outputSize: (w, h), interpolation: interpolation, background: [9, 99, 199])
+            #expect(try once.bytes() == flippedAfter.bytes(), "\(interpolation)")
+        }
+        // The composition is the map applied in turn.
+        let point = composed(turn, horizontal, w, vertical, h).apply(3, 5)
+        var expected = turn.apply(3, 5)
+        if horizontal { expected.x = Double(w - 1) - expected.x }
+        if vertical { expected.y = Double(h - 1) - expected.y }
+        #expect(abs(point.x - expected.x) < 1e-12 && abs(point.y - expected.y) < 1e-12)
+    }
+
+    private func composed(_ t: TesseraImaging.AffineTransform, _ horizontal: Bool, _ w: Int, _ vertical: Bool, _ h: Int) -> TesseraImaging.AffineTransform {
+        var result = t
+        if horizontal { result = result.followed(by: .mirror(horizontal: true, size: w)) }
+        if vertical { result = result.followed(by: .mirror(horizontal: false, size: h)) }
+        return result
+    }
+
     @Test("saving leaves no temporary file behind and replaces atomically")
     func atomicSave() throws {
         let dir = try TemporaryFolder()

@@ -267,41 +267,43 @@ public struct DatasetPreparer: Sendable {
                 file: "", mask: nil, source: source.name, fold: fold,
                 x: origin.x - padLeft, y: origin.y - padTop, width: tileWidth, height: tileHeight,
                 padLeft: padLeft, padTop: padTop, padRight: padRight, padBottom: padBottom, copy: 0, augmentation: nil)
-            try write(tile, tileMask, name: base, row: &row, into: &result)
+            let maskHistogram = try tileMask?.histogram()
+            try write(tile, tileMask, histogram: maskHistogram, name: base, row: &row, into: &result)
+            // A mask tile that is all background stays all background under any transform whose
+            // fill is background: it is written as it is, without resampling.
+            let emptyMask = maskHistogram.map { $0[0] == UInt64(tileWidth * tileHeight) } ?? false
             for copy in stride(from: 1, through: settings.augment, by: 1) {
                 let parameters = AugmentationParameters(settings: settings, source: source.name, tile: index, copy: copy, width: tileWidth, height: tileHeight)
-                let transform = AffineTransform.rotation(
+                // Rotation, shift and flips compose into one affine map, so each copy is resampled
+                // once (the flips are exact mirrors: the same pixels as flipping afterwards).
+                var transform = AffineTransform.rotation(
                     degrees: parameters.rotation,
                     centre: (Double(tileWidth - 1) / 2, Double(tileHeight - 1) / 2),
                     shiftX: parameters.shiftX, shiftY: parameters.shiftY)
+                if parameters.flipHorizontal { transform = transform.followed(by: .mirror(horizontal: true, size: tileWidth)) }
+                if parameters.flipVertical { transform = transform.followed(by: .mirror(horizontal: false, size: tileHeight)) }
                 let size = (tileWidth, tileHeight)
-                var augmented = try tile.affine(transform, outputSize: size, interpolation: .bilinear, background: augmentBackground)
-                var augmentedMask = try tileMask?.affine(transform, outputSize: size, interpolation: .nearest, background: [0])
-                if parameters.flipHorizontal {
-                    augmented = try augmented.flipped(horizontal: true)
-                    augmentedMask = try augmentedMask?.flipped(horizontal: true)
-                }
-                if parameters.flipVertical {
-                    augmented = try augmented.flipped(horizontal: false)
-                    augmentedMask = try augmentedMask?.flipped(horizontal: false)
-                }
+                let augmented = try tile.affine(transform, outputSize: size, interpolation: .bilinear, background: augmentBackground)
+                let augmentedMask = emptyMask ? tileMask
+                    : try tileMask?.affine(transform, outputSize: size, interpolation: .nearest, background: [0])
                 var copyRow = row
                 copyRow.copy = copy
                 copyRow.augmentation = parameters
-                try write(augmented, augmentedMask, name: base + "_a\(copy)", row: &copyRow, into: &result)
+                try write(augmented, augmentedMask, histogram: emptyMask ? maskHistogram : nil, name: base + "_a\(copy)", row: &copyRow, into: &result)
             }
         }
         return result
     }
 
     /// Writes one tile (and its mask) unless resuming and both exist; records the row and counts.
-    private func write(_ tile: Image, _ mask: Image?, name: String, row: inout ManifestRow, into result: inout PreparedSource) throws {
+    /// `histogram` is the mask's, when already known.
+    private func write(_ tile: Image, _ mask: Image?, histogram known: [UInt64]?, name: String, row: inout ManifestRow, into result: inout PreparedSource) throws {
         row.file = "images/\(name).png"
         row.mask = mask == nil ? nil : "masks/\(name).png"
         let imagePath = output + "/" + row.file
         let maskPath = row.mask.map { output + "/" + $0 }
         if let mask {
-            let histogram = try mask.histogram()
+            let histogram = try known ?? mask.histogram()
             for c in 0..<settings.classes { result.classCounts[c] += histogram[c] }
         }
         let exists = FileManager.default.fileExists(atPath: imagePath)
