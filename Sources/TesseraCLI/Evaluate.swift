@@ -70,7 +70,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("Masks that are not a clean label set: refuse (the file fails) or repair (snap to the nearest label).", valueName: "policy"))
     var maskPolicy: MaskPolicy = .refuse
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(help: "Worker threads (default: one more than the cores).")
     var threads: Int?
 
     @Flag(name: .shortAndLong, help: "Print only the summary table (no notes).")
@@ -131,7 +131,7 @@ struct Evaluate: ParsableCommand {
             throw CLIError("no prediction in \(predictions) has a ground truth with the same basename in \(truth)")
         }
 
-        let workers = threads ?? Batch.cores
+        let workers = threads ?? Batch.defaultWorkers
         // Parallelism comes from files; libvips' own thread pool costs more than it gives
         // on operations this small.
         Vips.setConcurrency(1)

@@ -107,10 +107,10 @@ struct Prepare: ParsableCommand {
     @Flag(help: "Finish an interrupted run into the same output folder, keeping complete files.")
     var resume = false
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(help: "Worker threads (default: one more than the cores).")
     var threads: Int?
 
-    @Flag(name: .shortAndLong, help: "Do not print notes.")
+    @Flag(name: .shortAndLong, help: "Do not print notes or progress.")
     var quiet = false
 
     func validate() throws {
@@ -155,7 +155,7 @@ struct Prepare: ParsableCommand {
         var inputs = PrepareInputs(images: images, masks: masks, output: out)
         inputs.overwrite = overwrite
         inputs.resume = resume
-        inputs.workers = threads ?? Batch.cores
+        inputs.workers = threads ?? Batch.defaultWorkers
         // Parallelism comes from files; libvips' own thread pool costs more than it gives
         // on operations this small.
         Vips.setConcurrency(1)
@@ -165,7 +165,7 @@ struct Prepare: ParsableCommand {
         do {
             report = try PrepareRun.run(
                 settings: settings, inputs: inputs,
-                phase: { name, total in bar.start(name == "scan" ? "mean pixel" : "prepare", total: total) },
+                phase: { name, total in if !quiet { bar.start(name == "scan" ? "mean pixel" : "prepare", total: total) } },
                 progress: { bar.update($0) })
         } catch let error as InputError {
             throw CLIError("\(error)")

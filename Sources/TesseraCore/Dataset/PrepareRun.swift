@@ -8,7 +8,7 @@ public struct PrepareInputs: Sendable {
     public var output: String
     public var overwrite = false
     public var resume = false
-    public var workers = Batch.cores
+    public var workers = Batch.defaultWorkers
 
     public init(images: String, masks: String?, output: String) {
         self.images = images
