@@ -31,6 +31,10 @@ let package = Package(
             path: "Sources/CMalloc"
         ),
         .target(
+            name: "CKernels",
+            path: "Sources/CKernels"
+        ),
+        .target(
             name: "CVipsShim",
             dependencies: ["CVips"],
             path: "Sources/CVipsShim"
@@ -44,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "TesseraTensor",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CKernels"],
             path: "Sources/TesseraTensor"
         ),
         .target(

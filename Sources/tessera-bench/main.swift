@@ -67,8 +67,19 @@ let shapes: [(String, Int, Int, Int, Int)] = [
     ("unet 128→128 k3 @256", 128, 128, 3, 256), ("unet 256→256 k3 @128", 256, 256, 3, 128),
     ("unet 512→512 k3 @64", 512, 512, 3, 64), ("unet 1024→1024 k3 @32", 1024, 1024, 3, 32),
     ("mres 32→5    k3 @512", 32, 5, 3, 512), ("mres 51→51   k1 @512", 51, 51, 1, 512),
+    // half-multiresunet: MultiRes blocks at 512², 256², 128², ResPath and decoder convolutions.
+    ("half-mr 3→8     k3 @512", 3, 8, 3, 512), ("half-mr 8→17    k3 @512", 8, 17, 3, 512),
+    ("half-mr 17→26   k3 @512", 17, 26, 3, 512), ("half-mr 51→32   k3 @512", 51, 32, 3, 512),
+    ("half-mr 32→32   k3 @512", 32, 32, 3, 512), ("half-mr 64→8    k3 @512", 64, 8, 3, 512),
+    ("half-mr 51→17   k3 @256", 51, 17, 3, 256), ("half-mr 17→35   k3 @256", 17, 35, 3, 256),
+    ("half-mr 35→53   k3 @256", 35, 53, 3, 256), ("half-mr 105→64  k3 @256", 105, 64, 3, 256),
+    ("half-mr 64→64   k3 @256", 64, 64, 3, 256),
+    ("half-mr 128→17  k3 @256", 128, 17, 3, 256), ("half-mr 105→35  k3 @128", 105, 35, 3, 128),
+    ("half-mr 35→71   k3 @128", 35, 71, 3, 128), ("half-mr 71→106  k3 @128", 71, 106, 3, 128),
 ]
-for (label, cin, cout, k, size) in shapes {
+// --convs PREFIX: only the convolutions whose label starts with PREFIX, then stop.
+let only = arguments.firstIndex(of: "--convs").map { arguments[$0 + 1] }
+for (label, cin, cout, k, size) in shapes where only.map({ label.hasPrefix($0) }) ?? true {
     let x = Variable(Tensor.uniform([1, cin, size, size], limit: 1, seed: 3))
     let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
     let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: .same(kernel: k)) }
@@ -83,6 +94,8 @@ for (label, cin, cout, k, size) in shapes {
     } - t
     print(String(format: "%@: forward %.4f s, %.1f GFLOP/s; backward %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))
 }
+
+if only != nil { exit(0) }
 
 // Whole networks, forward, evaluation mode, 1×3×512².
 

@@ -50,7 +50,8 @@ struct OpGradientTests {
                     guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
                     s += Double(xs[((n * c.cin + ci) * c.h + iy) * c.w + ix]) * Double(ws[((co * c.cin + ci) * 3 + a) * 3 + b])
                 } } }
-                worst = max(worst, abs(Double(y.value.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s))
+                let d = abs(Double(y.value.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s)
+                worst = max(worst, d.isNaN ? .infinity : d)
             } } } }
         } }
         #expect(worst < 1e-4, "largest difference \(worst)")
@@ -62,6 +63,97 @@ struct OpGradientTests {
         let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+    }
+
+    struct NarrowCase: CustomTestStringConvertible, Sendable {
+        var n, cin, cout, h, w, k, dilation: Int
+        var testDescription: String { "\(n)×\(cin)×\(h)×\(w) → \(cout), k\(k) d\(dilation)" }
+    }
+
+    // Widths past one 32-pixel block with a ragged tail, output channels that fill no block,
+    // several bands of rows, dilation, 5×5 and 7×7 kernels larger than the image.
+    static let narrowCases: [NarrowCase] = [
+        NarrowCase(n: 2, cin: 5, cout: 11, h: 19, w: 37, k: 3, dilation: 1),
+        NarrowCase(n: 1, cin: 17, cout: 26, h: 40, w: 70, k: 3, dilation: 1),
+        NarrowCase(n: 1, cin: 8, cout: 64, h: 9, w: 33, k: 3, dilation: 2),
+        NarrowCase(n: 1, cin: 3, cout: 8, h: 21, w: 16, k: 5, dilation: 1),
+        NarrowCase(n: 1, cin: 2, cout: 3, h: 5, w: 3, k: 7, dilation: 1),
+    ]
+
+    @Test("narrow convolutions (the direct path): forward with bias and ReLU equals the direct sum, backward is its adjoint",
+          arguments: narrowCases)
+    func narrow(c: NarrowCase) {
+        let g = ConvolutionGeometry.same(kernel: c.k, dilation: c.dilation)
+        if DirectConvolution.available && c.cout <= DirectConvolution.maximumOutputChannels {
+            #expect(DirectConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        }
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 21)
+        let w = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.3, seed: 22)
+        let b = Tensor.uniform([c.cout], limit: 0.3, seed: 23)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value
+            var worst = 0.0
+            for n in 0..<c.n { for co in 0..<c.cout { for i in 0..<c.h { for j in 0..<c.w {
+                var s = Double(b.scalars[co])
+                for ci in 0..<c.cin { for a in 0..<c.k { for bb in 0..<c.k {
+                    let iy = i - g.padding + a * c.dilation, ix = j - g.padding + bb * c.dilation
+                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                    s += Double(x.scalars[((n * c.cin + ci) * c.h + iy) * c.w + ix]) * Double(w.scalars[((co * c.cin + ci) * c.k + a) * c.k + bb])
+                } } }
+                if relu { s = max(0, s) }
+                let d = abs(Double(y.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s)
+                worst = max(worst, d.isNaN ? .infinity : d)
+            } } } }
+            #expect(worst < 1e-4, "relu \(relu): largest difference \(worst)")
+        }
+        // ⟨r, conv x′⟩ = ⟨dX, x′⟩: the backward pass's dX (itself a direct convolution here).
+        let xv = Variable(x, requiresGradient: true)
+        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: g)
+        let r = Tensor.uniform(y.shape, limit: 1, seed: 24)
+        y.backward(r)
+        let probe = Tensor.uniform(x.shape, limit: 1, seed: 25)
+        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: g).value
+        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+    }
+
+    @Test("the direct-convolution kernel writes every element and equals the direct sum, past the widths conv2d gives it",
+          .enabled(if: DirectConvolution.supported, "the kernel needs AVX2+FMA; without, conv2d uses im2col + GEMM only"),
+          arguments: narrowCases + [NarrowCase(n: 1, cin: 6, cout: 70, h: 7, w: 41, k: 3, dilation: 1)])
+    func narrowKernel(c: NarrowCase) {
+        let g = ConvolutionGeometry.same(kernel: c.k, dilation: c.dilation)
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 26)
+        let w = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.3, seed: 27)
+        let b = Tensor.uniform([c.cout], limit: 0.3, seed: 28)
+        let expected = directSum(x, w, b, g: g)
+        var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+        x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
+        b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
+            DirectConvolution.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, h: c.h, w: c.w,
+                                       cout: c.cout, kh: c.k, kw: c.k, g: g, oh: c.h, ow: c.w,
+                                       bias: bs.baseAddress!, relu: false)
+        } } } }
+        // NaN (an element never written) fails too: it is not within the tolerance.
+        let wrong = zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
+        #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum")
+    }
+
+    /// `conv(x, w) + b` for stride 1, one group, by the definition, in Double.
+    private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor, g: ConvolutionGeometry) -> [Double] {
+        let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, k) = (w.shape[0], w.shape[2])
+        var out = [Double](repeating: 0, count: n * cout * h * wd)
+        for i in 0..<n { for co in 0..<cout { for y in 0..<h { for xx in 0..<wd {
+            var s = Double(b.scalars[co])
+            for ci in 0..<cin { for a in 0..<k { for bb in 0..<k {
+                let iy = y - g.padding + a * g.dilation, ix = xx - g.padding + bb * g.dilation
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                s += Double(x.scalars[((i * cin + ci) * h + iy) * wd + ix]) * Double(w.scalars[((co * cin + ci) * k + a) * k + bb])
+            } } }
+            out[((i * cout + co) * h + y) * wd + xx] = s
+        } } } }
+        return out
     }
 
     @Test("conv2d with the fused ReLU equals ReLU after the convolution, in value and gradients")

@@ -107,16 +107,21 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     let k = cgIn * kh * kw
     let plane = oh * ow
     let direct = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0
-    var out = Tensor(shape: [n, cout, oh, ow])
-    x.value.scalars.withUnsafeBufferPointer { xs in
+    // Every path below writes each output element, so the output is not zero-filled first.
+    var fused = false
+    var out = x.value.scalars.withUnsafeBufferPointer { xs in
         weight.value.scalars.withUnsafeBufferPointer { ws in
-            out.scalars.withUnsafeMutableBufferPointer { ys in
-                convolveBlocked(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w,
-                                cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow, direct: direct)
+            Tensor.filled(shape: [n, cout, oh, ow]) { ys in
+                let biases = bias?.value.scalars ?? []
+                biases.withUnsafeBufferPointer { bp in
+                    fused = convolveBlocked(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                            cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow, direct: direct,
+                                            epilogue: (bias == nil ? nil : bp.baseAddress, relu))
+                }
             }
         }
     }
-    if bias != nil || relu {
+    if (bias != nil || relu) && !fused {
         let biases = bias?.value.scalars ?? [Float](repeating: 0, count: cout)
         out.scalars.withUnsafeMutableBufferPointer { ys in
             let yp = UnsafeSendable(ys.baseAddress!)
@@ -149,7 +154,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
             dy.scalars.withUnsafeBufferPointer { dys in
             flipped.scalars.withUnsafeBufferPointer { fs in
             dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                convolveBlocked(dys.baseAddress!, fs.baseAddress!, dxs.baseAddress!, n: n, cin: cout, h: oh, w: ow,
+                _ = convolveBlocked(dys.baseAddress!, fs.baseAddress!, dxs.baseAddress!, n: n, cin: cout, h: oh, w: ow,
                                 cout: cin, kh: kh, kw: kw, g: g, oh: h, ow: w, direct: direct)
             } } }
         } else if dx != nil {
@@ -252,12 +257,22 @@ func summedInOrder(_ partials: [[Float]]) -> [Float] {
 /// the input directly) and multiplied by one thread with a single-threaded sgemm, straight into
 /// its slice of the output. Every output element is written by one thread, and the blocks do not
 /// depend on the thread count, so the result does not either.
+///
+/// With `epilogue`, the bias is added and the ReLU applied as the output is stored, and the
+/// function returns true; otherwise (or when its path has no such pass) it returns false and
+/// leaves them to the caller.
+@discardableResult
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
-                     direct: Bool) {
+                     direct: Bool, epilogue: (bias: UnsafePointer<Float>?, relu: Bool)? = nil) -> Bool {
     if Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
         Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w)
-        return
+        return false
+    }
+    if DirectConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
+        DirectConvolution.convolve(x, weights, y, n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow,
+                                   bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        return epilogue != nil
     }
     let cgIn = cin / g.groups, cgOut = cout / g.groups
     let k = cgIn * kh * kw
@@ -288,6 +303,7 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
             }
         }
     }
+    return false
 }
 
 /// Transposed convolution with a `k×k` kernel and stride `k` (no overlap; U-Net's 2×2/2

@@ -1,0 +1,30 @@
+#ifndef TESSERA_CKERNELS_H
+#define TESSERA_CKERNELS_H
+
+#include <stddef.h>
+
+/// Direct convolution of narrow layers, stride 1, one group: the output is accumulated in vector
+/// registers from a zero-padded band of input rows, with no unfolded (im2col) copy of the input.
+/// Built for AVX2+FMA with a target attribute; `tsr_direct_conv_available` says whether this CPU
+/// runs it (if not, the caller uses im2col + GEMM).
+int tsr_direct_conv_available(void);
+
+/// Floats of the packed weights for `tsr_direct_conv_rows`.
+size_t tsr_direct_conv_packed_count(int cin, int cout, int kh, int kw);
+
+/// Packs `cout × cin × kh × kw` weights into blocks of output channels, tap-major, zero-filled
+/// past `cout`.
+void tsr_direct_conv_pack(const float *weights, int cin, int cout, int kh, int kw, float *packed);
+
+/// Floats of scratch one call with `rows` output rows needs.
+size_t tsr_direct_conv_scratch_count(int cin, int kh, int kw, int dilation, int ow, int rows);
+
+/// Output rows `oy0 ..< oy0 + rows` of one image: `x` is `cin × h × w`, `y` is `cout × oh × ow`
+/// with `oh = h + 2·pad − dilation·(kh − 1)` (and likewise `ow`). `bias` (or NULL) is added and,
+/// with `relu`, the result is clamped at 0, in the same pass. `packed` is from
+/// `tsr_direct_conv_pack`. Does nothing on a CPU without AVX2+FMA.
+void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *packed, int cout,
+                          int kh, int kw, int pad, int dilation, float *y, int oh, int ow,
+                          int oy0, int rows, const float *bias, int relu, float *scratch);
+
+#endif
