@@ -78,6 +78,11 @@ final class MultiResBlock: Layer {
             h = conv(h, c)
             parts.append(h)
         }
+        if !c.training {
+            // One pass instead of concat, batch norm, add + ReLU and batch norm; the same values.
+            return Variable(residualReLU(shortcut(x, c).value, parts: parts.map(\.value),
+                                         pre: concatNorm.inferenceAffine, post: outputNorm.inferenceAffine))
+        }
         let merged = concatNorm(concat(parts), c)
         return outputNorm(addReLU(shortcut(x, c), merged), c)
     }
@@ -104,7 +109,14 @@ final class ResPath: Layer {
 
     func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
         var h = x
-        for i in 0..<convs.count { h = norms[i](addReLU(shortcuts[i](h, c), convs[i](h, c)), c) }
+        for i in 0..<convs.count {
+            if c.training {
+                h = norms[i](addReLU(shortcuts[i](h, c), convs[i](h, c)), c)
+            } else {
+                // Add, ReLU and batch norm in one pass; the same values.
+                h = Variable(residualReLU(shortcuts[i](h, c).value, parts: [convs[i](h, c).value], pre: nil, post: norms[i].inferenceAffine))
+            }
+        }
         return h
     }
 }

@@ -96,6 +96,12 @@ public final class BatchNorm2d: Layer {
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable { normalized(x, context) }
 
+    /// The map this layer applies in evaluation (running statistics), for fused inference ops.
+    public var inferenceAffine: ChannelAffine {
+        ChannelAffine(gamma: weight.value.scalars, beta: bias.value.scalars, mean: runningMean.value.scalars,
+                      variance: runningVariance.value.scalars, epsilon: epsilon)
+    }
+
     /// The normalized input, with `relu`, passed through ReLU in the same pass.
     public func normalized(_ x: Variable, _ context: ForwardContext, relu: Bool = false) -> Variable {
         if context.training {

@@ -248,6 +248,33 @@ struct OpGradientTests {
         }
     }
 
+    @Test("residualReLU equals concat → batch norm → add + ReLU → batch norm, value for value",
+          arguments: [(true, true), (false, true), (true, false), (false, false)])
+    func residualFusion(pre: Bool, post: Bool) {
+        let shape = [2, 7, 5, 3]
+        let a = Variable(Tensor.uniform(shape, limit: 1, seed: 41))
+        let parts = [1, 4, 2].enumerated().map { Variable(Tensor.uniform([2, $0.element, 5, 3], limit: 1, seed: 42 + UInt64($0.offset))) }
+        func affine(_ seed: UInt64) -> (gamma: [Float], beta: [Float], mean: [Float], variance: [Float]) {
+            let v = Tensor.uniform([4, 7], limit: 1, seed: seed).scalars
+            return (Array(v[0..<7]).map { $0 + 1.2 }, Array(v[7..<14]), Array(v[14..<21]), Array(v[21..<28]).map { $0 + 1.5 })
+        }
+        let (p1, p2) = (affine(51), affine(52))
+        func norm(_ x: Variable, _ p: (gamma: [Float], beta: [Float], mean: [Float], variance: [Float])) -> Variable {
+            batchNorm(x, gamma: Variable(Tensor(shape: [7], scalars: p.gamma)), beta: Variable(Tensor(shape: [7], scalars: p.beta)),
+                      running: (p.mean, p.variance)).output
+        }
+        var merged = concat(parts)
+        if pre { merged = norm(merged, p1) }
+        var expected = addReLU(a, merged)
+        if post { expected = norm(expected, p2) }
+        let fused = residualReLU(a.value, parts: parts.map(\.value),
+                                 pre: pre ? ChannelAffine(gamma: p1.gamma, beta: p1.beta, mean: p1.mean, variance: p1.variance, epsilon: 1e-5) : nil,
+                                 post: post ? ChannelAffine(gamma: p2.gamma, beta: p2.beta, mean: p2.mean, variance: p2.variance, epsilon: 1e-5) : nil)
+        #expect(fused.shape == shape)
+        #expect(fused.scalars == expected.value.scalars)
+        #expect(Set(fused.scalars).count > 60, "the case has many distinct values, not just ReLU zeros")
+    }
+
     @Test("addReLU: gradients, and equal to ReLU of the sum")
     func addReLUGradients() {
         let (a, b) = (distinct([2, 3, 4, 5], seed: 21, spacing: 0.05), distinct([2, 3, 4, 5], seed: 22, spacing: 0.03))
