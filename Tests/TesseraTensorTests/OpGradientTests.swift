@@ -139,6 +139,23 @@ struct OpGradientTests {
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum")
     }
 
+    @Test("the im2col + GEMM path adds the bias and applies ReLU per block, as the direct sum says",
+          arguments: [(5, 48, 3, 37, 23), (6, 45, 1, 40, 70)])
+    func gemmEpilogue(c: (cin: Int, cout: Int, k: Int, h: Int, w: Int)) {
+        let g = ConvolutionGeometry.same(kernel: c.k)
+        #expect(!DirectConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        #expect(!Winograd.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        let x = Tensor.uniform([2, c.cin, c.h, c.w], limit: 1, seed: 61)
+        let w = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.3, seed: 62)
+        let b = Tensor.uniform([c.cout], limit: 0.3, seed: 63)
+        let expected = directSum(x, w, b, g: g)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value.scalars
+            let wrong = zip(y, expected).filter { !(abs(Double($0) - (relu ? max(0, $1) : $1)) < 1e-4) }.count
+            #expect(wrong == 0, "relu \(relu): \(wrong) of \(y.count) elements differ from the direct sum")
+        }
+    }
+
     /// `conv(x, w) + b` for stride 1, one group, by the definition, in Double.
     private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor, g: ConvolutionGeometry) -> [Double] {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])

@@ -258,9 +258,9 @@ func summedInOrder(_ partials: [[Float]]) -> [Float] {
 /// its slice of the output. Every output element is written by one thread, and the blocks do not
 /// depend on the thread count, so the result does not either.
 ///
-/// With `epilogue`, the bias is added and the ReLU applied as the output is stored, and the
-/// function returns true; otherwise (or when its path has no such pass) it returns false and
-/// leaves them to the caller.
+/// With `epilogue`, the bias is added and the ReLU applied block by block, and the function
+/// returns true; otherwise (or on the Winograd path, which has no such pass) it returns false
+/// and leaves them to the caller.
 @discardableResult
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
@@ -290,20 +290,35 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                 let first = block * blockSize
                 let count = min(blockSize, plane - first)
                 let input = xa.value + (b * cin + grp * cgIn) * h * w
+                let output = ya.value + (b * cout + grp * cgOut) * plane + first
+                // With a bias, the block starts as the bias and the product is added to it
+                // (beta = 1, which also spares OpenBLAS its pass zeroing C); the ReLU follows
+                // while the block is still in cache.
+                var beta: Float = 0
+                if let bias = epilogue?.bias {
+                    for co in 0..<cgOut { (output + co * plane).update(repeating: bias[grp * cgOut + co], count: count) }
+                    beta = 1
+                }
                 if direct {
                     // The input plane is already the K × plane matrix; take its columns.
                     BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
-                               b: input + first, ldb: plane, c: ya.value + (b * cout + grp * cgOut) * plane + first, ldc: plane)
+                               b: input + first, ldb: plane, beta: beta, c: output, ldc: plane)
                 } else {
                     im2colBlock(input, channels: cgIn, height: h, width: w, kh: kh, kw: kw,
                                 g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
                     BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
-                               b: cs.baseAddress!, ldb: count, c: ya.value + (b * cout + grp * cgOut) * plane + first, ldc: plane)
+                               b: cs.baseAddress!, ldb: count, beta: beta, c: output, ldc: plane)
+                }
+                if epilogue?.relu == true {
+                    for co in 0..<cgOut {
+                        let row = output + co * plane
+                        for i in 0..<count { row[i] = max(0, row[i]) }
+                    }
                 }
             }
         }
     }
-    return false
+    return epilogue != nil
 }
 
 /// Transposed convolution with a `k×k` kernel and stride `k` (no overlap; U-Net's 2×2/2
