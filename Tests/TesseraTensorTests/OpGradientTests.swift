@@ -173,6 +173,23 @@ struct OpGradientTests {
         return out
     }
 
+    @Test("Winograd's tile transforms on images wide enough for runs of 8 tiles (interior and edge tiles) equal the direct sum",
+          arguments: [(2, 3, 4, 21, 45), (1, 2, 3, 20, 38), (1, 1, 2, 6, 35)])
+    func winogradRuns(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
+        let g = ConvolutionGeometry.same(kernel: 3)
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 71)
+        let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.5, seed: 72)
+        let expected = directSum(x, w, Tensor(shape: [c.cout]), g: g)
+        var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+        x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in y.withUnsafeMutableBufferPointer { ys in
+            // Called directly: `applies` keeps the path for ≥ 128 channels, which the direct sum
+            // would take too long over at these sizes.
+            Winograd.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, h: c.h, w: c.w)
+        } } }
+        let wrong = zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
+        #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum (NaN: never written)")
+    }
+
     @Test("conv2d with the fused ReLU equals ReLU after the convolution, in value and gradients")
     func convReLU() {
         let x = distinct([2, 3, 7, 6], seed: 31)

@@ -27,4 +27,16 @@ void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *pa
                           int kh, int kw, int pad, int dilation, float *y, int oh, int ow,
                           int oy0, int rows, const float *bias, int relu, float *scratch);
 
+/// Winograd F(2×2, 3×3) input transform `V = Bᵀ d B` of tiles `first ..< first + count`
+/// (row-major over the `ceil(h/2) × tilesW` tiles) of one `h × w` channel plane, padding 1:
+/// position ξ of tile `first + t` goes to `v[ξ·stride + t]`. Runs of 8 interior tiles use AVX2
+/// when the CPU has it; the arithmetic is the same either way.
+void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
+                        float *v, size_t stride);
+
+/// The output transform `Y = Aᵀ M A` for one output channel: `m[ξ·stride + t]` holds position ξ
+/// of tile `first + t`; the 2×2 results are written to the `h × w` plane, clipped at its edge.
+void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
+                         float *plane, int h, int w);
+
 #endif

@@ -1,3 +1,5 @@
+import CKernels
+
 /// 3×3 convolutions with stride 1, padding 1 by Winograd's minimal filtering F(2×2, 3×3)
 /// (Lavin & Gray 2016): each 2×2 output tile costs 16 multiplications per channel pair instead
 /// of 36. Per block of tiles, the input patches are transformed (`V = Bᵀ d B`), 16 GEMMs
@@ -64,48 +66,11 @@ enum Winograd {
                         let first = (job % blocksPerImage) * blockTiles
                         let count = min(blockTiles, tiles - first)
                         let image = xa.value + b * cin * h * w
-                        // V[ξ][c][t] = Bᵀ d B for the 4×4 patch of tile t in channel c.
+                        // V[ξ][c][t] = Bᵀ d B for the 4×4 patch of tile t in channel c (in C,
+                        // 8 tiles at a time with AVX2).
                         for c in 0..<cin {
-                            let plane = image + c * h * w
-                            for t in 0..<count {
-                                let (ty, tx) = ((first + t) / tilesW, (first + t) % tilesW)
-                                var d = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-                                         Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-                                let (y0, x0) = (2 * ty - 1, 2 * tx - 1)
-                                withUnsafeMutableBytes(of: &d) { raw in
-                                    let dp = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-                                    if y0 >= 0 && x0 >= 0 && y0 + 3 < h && x0 + 3 < w {
-                                        for i in 0..<4 {
-                                            let src = plane + (y0 + i) * w + x0
-                                            dp[4 * i] = src[0]; dp[4 * i + 1] = src[1]; dp[4 * i + 2] = src[2]; dp[4 * i + 3] = src[3]
-                                        }
-                                    } else {
-                                        for i in 0..<4 where y0 + i >= 0 && y0 + i < h {
-                                            for j in 0..<4 where x0 + j >= 0 && x0 + j < w { dp[4 * i + j] = plane[(y0 + i) * w + x0 + j] }
-                                        }
-                                    }
-                                    // Rows: Bᵀ d.
-                                    var e = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-                                             Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-                                    withUnsafeMutableBytes(of: &e) { eraw in
-                                        let ep = eraw.baseAddress!.assumingMemoryBound(to: Float.self)
-                                        for j in 0..<4 {
-                                            let (a0, a1, a2, a3) = (dp[j], dp[4 + j], dp[8 + j], dp[12 + j])
-                                            ep[j] = a0 - a2; ep[4 + j] = a1 + a2; ep[8 + j] = a2 - a1; ep[12 + j] = a1 - a3
-                                        }
-                                        // Columns: (Bᵀ d) B.
-                                        let stride = cin * count
-                                        let out = vp + c * count + t
-                                        for i in 0..<4 {
-                                            let (a0, a1, a2, a3) = (ep[4 * i], ep[4 * i + 1], ep[4 * i + 2], ep[4 * i + 3])
-                                            out[(4 * i) * stride] = a0 - a2
-                                            out[(4 * i + 1) * stride] = a1 + a2
-                                            out[(4 * i + 2) * stride] = a2 - a1
-                                            out[(4 * i + 3) * stride] = a1 - a3
-                                        }
-                                    }
-                                }
-                            }
+                            tsr_winograd_input(image + c * h * w, Int32(h), Int32(w), Int32(tilesW), Int32(first), Int32(count),
+                                               vp + c * count, cin * count)
                         }
                         // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × count).
                         for xi in 0..<16 {
@@ -113,30 +78,9 @@ enum Winograd {
                                        b: vp + xi * cin * count, ldb: count, c: mp + xi * cout * count, ldc: count)
                         }
                         // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
-                        let stride = cout * count
                         for co in 0..<cout {
-                            let outPlane = ya.value + (b * cout + co) * h * w
-                            for t in 0..<count {
-                                let src = mp + co * count + t
-                                var s = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-                                withUnsafeMutableBytes(of: &s) { raw in
-                                    let sp = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-                                    // Rows: Aᵀ M (2×4).
-                                    for j in 0..<4 {
-                                        let (m0, m1, m2, m3) = (src[j * stride], src[(4 + j) * stride], src[(8 + j) * stride], src[(12 + j) * stride])
-                                        sp[j] = m0 + m1 + m2
-                                        sp[4 + j] = m1 - m2 - m3
-                                    }
-                                    let (ty, tx) = ((first + t) / tilesW, (first + t) % tilesW)
-                                    let (oy, ox) = (2 * ty, 2 * tx)
-                                    for i in 0..<2 where oy + i < h {
-                                        let row = outPlane + (oy + i) * w + ox
-                                        let (a0, a1, a2, a3) = (sp[4 * i], sp[4 * i + 1], sp[4 * i + 2], sp[4 * i + 3])
-                                        row[0] = a0 + a1 + a2
-                                        if ox + 1 < w { row[1] = a1 - a2 - a3 }
-                                    }
-                                }
-                            }
+                            tsr_winograd_output(mp + co * count, cout * count, Int32(first), Int32(count), Int32(tilesW),
+                                                ya.value + (b * cout + co) * h * w, Int32(h), Int32(w))
                         }
                     }
                 } }

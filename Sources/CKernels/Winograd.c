@@ -1,0 +1,140 @@
+// Winograd F(2×2, 3×3) tile transforms (see CKernels.h). The scalar code is the reference; the
+// AVX2 code does the same operations in the same order on 8 tiles at once (a run of 8 tiles in
+// one tile row reads 18 consecutive columns: even and odd columns are the patches' columns 0/2
+// and 1/3), so both give identical results.
+#include "CKernels.h"
+
+#include <immintrin.h>
+
+static void input_tile(const float *plane, int h, int w, int ty, int tx, float *v, size_t stride) {
+    float d[16] = {0};
+    const int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
+    for (int i = 0; i < 4; i++) {
+        if (y0 + i < 0 || y0 + i >= h) continue;
+        for (int j = 0; j < 4; j++)
+            if (x0 + j >= 0 && x0 + j < w) d[4 * i + j] = plane[(size_t)(y0 + i) * w + x0 + j];
+    }
+    float e[16];
+    for (int j = 0; j < 4; j++) {
+        const float a0 = d[j], a1 = d[4 + j], a2 = d[8 + j], a3 = d[12 + j];
+        e[j] = a0 - a2; e[4 + j] = a1 + a2; e[8 + j] = a2 - a1; e[12 + j] = a1 - a3;
+    }
+    for (int i = 0; i < 4; i++) {
+        const float a0 = e[4 * i], a1 = e[4 * i + 1], a2 = e[4 * i + 2], a3 = e[4 * i + 3];
+        v[(4 * i) * stride] = a0 - a2;
+        v[(4 * i + 1) * stride] = a1 + a2;
+        v[(4 * i + 2) * stride] = a2 - a1;
+        v[(4 * i + 3) * stride] = a1 - a3;
+    }
+}
+
+static void output_tile(const float *m, size_t stride, int ty, int tx, float *plane, int h, int w) {
+    float s[8];
+    for (int j = 0; j < 4; j++) {
+        const float m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
+        s[j] = m0 + m1 + m2;
+        s[4 + j] = m1 - m2 - m3;
+    }
+    const int oy = 2 * ty, ox = 2 * tx;
+    for (int i = 0; i < 2; i++) {
+        if (oy + i >= h) continue;
+        float *row = plane + (size_t)(oy + i) * w + ox;
+        const float a0 = s[4 * i], a1 = s[4 * i + 1], a2 = s[4 * i + 2], a3 = s[4 * i + 3];
+        row[0] = a0 + a1 + a2;
+        if (ox + 1 < w) row[1] = a1 - a2 - a3;
+    }
+}
+
+// Evens and odds of 16 consecutive floats, each in order.
+__attribute__((target("avx2")))
+static inline void deinterleave(__m256 a, __m256 b, __m256 *even, __m256 *odd) {
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+__attribute__((target("avx2")))
+static void input_run8(const float *plane, int w, int ty, int tx, float *v, size_t stride) {
+    __m256 d[4][4];
+    for (int i = 0; i < 4; i++) {
+        const float *p = plane + (size_t)(2 * ty - 1 + i) * w + 2 * tx - 1;
+        deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), &d[i][0], &d[i][1]);
+        deinterleave(_mm256_loadu_ps(p + 2), _mm256_loadu_ps(p + 10), &d[i][2], &d[i][3]);
+    }
+    __m256 e[4][4];
+    for (int j = 0; j < 4; j++) {
+        e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
+        e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
+        e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
+        e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(v + (4 * i) * stride, _mm256_sub_ps(e[i][0], e[i][2]));
+        _mm256_storeu_ps(v + (4 * i + 1) * stride, _mm256_add_ps(e[i][1], e[i][2]));
+        _mm256_storeu_ps(v + (4 * i + 2) * stride, _mm256_sub_ps(e[i][2], e[i][1]));
+        _mm256_storeu_ps(v + (4 * i + 3) * stride, _mm256_sub_ps(e[i][1], e[i][3]));
+    }
+}
+
+__attribute__((target("avx2")))
+static void output_run8(const float *m, size_t stride, int ty, int tx, float *plane, int w) {
+    __m256 s[2][4];
+    for (int j = 0; j < 4; j++) {
+        const __m256 m0 = _mm256_loadu_ps(m + j * stride), m1 = _mm256_loadu_ps(m + (4 + j) * stride);
+        const __m256 m2 = _mm256_loadu_ps(m + (8 + j) * stride), m3 = _mm256_loadu_ps(m + (12 + j) * stride);
+        s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    for (int i = 0; i < 2; i++) {
+        const __m256 left = _mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]);
+        const __m256 right = _mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]);
+        const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
+        float *row = plane + (size_t)(2 * ty + i) * w + 2 * tx;
+        _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+}
+
+static int has_avx2(void) {
+    static int detected = -1;  // threads racing here store the same value
+    if (detected < 0) {
+        __builtin_cpu_init();
+        detected = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return detected;
+}
+
+void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
+                        float *v, size_t stride) {
+    const int vector = has_avx2();
+    int t = 0;
+    while (t < count) {
+        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
+        // 8 tiles in this tile row, all inside the image with their 1-pixel halo.
+        if (vector && count - t >= 8 && tilesW - tx >= 8 && tx >= 1 && ty >= 1
+            && 2 * ty + 2 <= h - 1 && 2 * tx + 16 <= w - 1) {
+            input_run8(plane, w, ty, tx, v + t, stride);
+            t += 8;
+        } else {
+            input_tile(plane, h, w, ty, tx, v + t, stride);
+            t += 1;
+        }
+    }
+}
+
+void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
+                         float *plane, int h, int w) {
+    const int vector = has_avx2();
+    int t = 0;
+    while (t < count) {
+        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
+        if (vector && count - t >= 8 && tilesW - tx >= 8 && 2 * ty + 1 <= h - 1 && 2 * tx + 15 <= w - 1) {
+            output_run8(m + t, stride, ty, tx, plane, w);
+            t += 8;
+        } else {
+            output_tile(m + t, stride, ty, tx, plane, h, w);
+            t += 1;
+        }
+    }
+}
