@@ -14,10 +14,11 @@ import Foundation
 /// `TESSERA_DIRECT_CONV=0` in the environment (to compare the two paths), convolutions go
 /// through im2col + GEMM.
 enum DirectConvolution {
-    /// Layers with at most this many output channels take the direct path. Measured with
-    /// `tessera-bench --convs half-mr` against `TESSERA_DIRECT_CONV=0` (2 threads, AVX2): the
-    /// direct kernel runs 1.3–2.3× the GEMM path's GFLOP/s for 8–35 output channels, ties at
-    /// 32 and 53, and trails at 64.
+    /// Layers with at most this many output channels take the direct path (3×3 layers with 32
+    /// or more channels on both sides take Winograd's first). Measured with `tessera-bench
+    /// --convs half-mr` against `TESSERA_DIRECT_CONV=0` (2 threads, AVX2): the direct kernel
+    /// runs 1.3–2.3× the GEMM path's GFLOP/s for 8–35 output channels, ties at 53, and trails
+    /// at 64.
     static let maximumOutputChannels = 40
 
     /// Whether this CPU runs the kernel (AVX2+FMA).
