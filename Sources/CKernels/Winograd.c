@@ -54,11 +54,12 @@ static inline void deinterleave(__m256 a, __m256 b, __m256 *even, __m256 *odd) {
     *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+// 8 tiles whose 4 × 18 input patch starts at `p` (rows `pitch` floats apart).
 __attribute__((target("avx2")))
-static void input_run8(const float *plane, int w, int ty, int tx, float *v, size_t stride) {
+static void input_run8(const float *patch, size_t pitch, float *v, size_t stride) {
     __m256 d[4][4];
     for (int i = 0; i < 4; i++) {
-        const float *p = plane + (size_t)(2 * ty - 1 + i) * w + 2 * tx - 1;
+        const float *p = patch + i * pitch;
         deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), &d[i][0], &d[i][1]);
         deinterleave(_mm256_loadu_ps(p + 2), _mm256_loadu_ps(p + 10), &d[i][2], &d[i][3]);
     }
@@ -112,9 +113,20 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
         // 8 tiles in this tile row, all inside the image with their 1-pixel halo.
-        if (vector && count - t >= 8 && tilesW - tx >= 8 && tx >= 1 && ty >= 1
-            && 2 * ty + 2 <= h - 1 && 2 * tx + 16 <= w - 1) {
-            input_run8(plane, w, ty, tx, v + t, stride);
+        if (vector && count - t >= 8 && tilesW - tx >= 8) {
+            const int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
+            if (y0 >= 0 && x0 >= 0 && y0 + 3 <= h - 1 && x0 + 17 <= w - 1) {
+                input_run8(plane + (size_t)y0 * w + x0, (size_t)w, v + t, stride);
+            } else {
+                // At the image's edge: the patch with its zero padding, copied out first.
+                float patch[4][18] = {{0}};
+                for (int i = 0; i < 4; i++) {
+                    if (y0 + i < 0 || y0 + i >= h) continue;
+                    for (int j = 0; j < 18; j++)
+                        if (x0 + j >= 0 && x0 + j < w) patch[i][j] = plane[(size_t)(y0 + i) * w + x0 + j];
+                }
+                input_run8(&patch[0][0], 18, v + t, stride);
+            }
             t += 8;
         } else {
             input_tile(plane, h, w, ty, tx, v + t, stride);

@@ -53,7 +53,9 @@ enum Winograd {
         let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
         let tiles = tilesH * tilesW
         // About 4 MB of transformed input and products per block, at least 64 tiles.
-        let blockTiles = min(tiles, max(64, (1 << 20) / (16 * (cin + cout))))
+        // A multiple of 8, so the transforms' runs of 8 tiles stay whole within a tile row of a
+        // width that is itself a multiple of 8 (any image of 16k columns).
+        let blockTiles = min(tiles, max(64, (1 << 20) / (16 * (cin + cout))) / 8 * 8)
         let blocksPerImage = (tiles + blockTiles - 1) / blockTiles
         let jobs = n * blocksPerImage
         u.withUnsafeBufferPointer { ub in
