@@ -31,13 +31,15 @@ let package = Package(
             path: "Sources/CMalloc"
         ),
         .target(
-            name: "CKernels",
-            path: "Sources/CKernels"
-        ),
-        .target(
             name: "CVipsShim",
             dependencies: ["CVips"],
             path: "Sources/CVipsShim"
+        ),
+
+        // MARK: Compute kernels in C (AVX2 paths chosen at run time, scalar or GEMM fallbacks)
+        .target(
+            name: "CKernels",
+            path: "Sources/CKernels"
         ),
 
         // MARK: Library modules

@@ -8,8 +8,8 @@ public enum Batch {
 
     /// The default worker count for file batches: one more than the cores. Each worker's image
     /// pipeline waits at times on its encoder (libvips writes on a thread of its own), and the
-    /// extra worker fills those gaps: on 2 cores, prepare runs about 11% faster and evaluate
-    /// about 10% (bench/prepare.sh, bench/evaluate.sh).
+    /// extra worker fills those gaps: on 2 cores, prepare and evaluate ran 5–11% faster over
+    /// several runs (bench/prepare.sh, bench/evaluate.sh).
     public static var defaultWorkers: Int { cores + 1 }
 
     /// Applies `body` to every item on `workers` threads and returns the results in item order; a
