@@ -4,6 +4,7 @@
 // fused multiply-adds. The input is read from a zero-padded band of rows built per call, so the
 // inner loop has no bounds tests.
 #include "CKernels.h"
+#include "cpu.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -12,16 +13,7 @@
 #define BLOCK_256 6
 #define PIXELS 32  // the band's row padding: more than the kernel's 16-pixel step
 
-// Computed on first use; threads racing here store the same value.
-static int detected = -1;
-
-int tsr_direct_conv_available(void) {
-    if (detected < 0) {
-        __builtin_cpu_init();
-        detected = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-    }
-    return detected;
-}
+int tsr_direct_conv_available(void) { return tsr_cpu_avx2_fma(); }
 
 size_t tsr_direct_conv_packed_count(int cin, int cout, int kh, int kw) {
     int b = BLOCK_256;

@@ -3,6 +3,7 @@
 // one tile row reads 18 consecutive columns: even and odd columns are the patches' columns 0/2
 // and 1/3), so both give identical results.
 #include "CKernels.h"
+#include "cpu.h"
 
 #include <immintrin.h>
 
@@ -97,18 +98,9 @@ static void output_run8(const float *m, size_t stride, int ty, int tx, float *pl
     }
 }
 
-static int has_avx2(void) {
-    static int detected = -1;  // threads racing here store the same value
-    if (detected < 0) {
-        __builtin_cpu_init();
-        detected = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return detected;
-}
-
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
                         float *v, size_t stride) {
-    const int vector = has_avx2();
+    const int vector = tsr_cpu_avx2_fma();
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
@@ -137,7 +129,7 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
 
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
                          float *plane, int h, int w) {
-    const int vector = has_avx2();
+    const int vector = tsr_cpu_avx2_fma();
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
