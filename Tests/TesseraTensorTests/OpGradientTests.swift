@@ -156,6 +156,35 @@ struct OpGradientTests {
         }
     }
 
+    @Test("depthwise convolutions (one filter per channel): forward with bias and ReLU equals the direct sum; gradients by finite differences",
+          arguments: [(2, 5, 19, 37, 3, ConvolutionGeometry.same(kernel: 3, groups: 5)),
+                      (1, 4, 17, 23, 5, ConvolutionGeometry(stride: 2, padding: 2, groups: 4)),
+                      (1, 3, 9, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 3))])
+    func depthwise(c: (n: Int, ch: Int, h: Int, w: Int, k: Int, g: ConvolutionGeometry)) {
+        #expect(DepthwiseConvolution.applies(cin: c.ch, cout: c.ch, g: c.g))
+        let x = Tensor.uniform([c.n, c.ch, c.h, c.w], limit: 1, seed: 81)
+        let w = Tensor.uniform([c.ch, 1, c.k, c.k], limit: 0.5, seed: 82)
+        let b = Tensor.uniform([c.ch], limit: 0.5, seed: 83)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: c.g, relu: relu).value
+            let (oh, ow) = (y.shape[2], y.shape[3])
+            var wrong = 0
+            for n in 0..<c.n { for ch in 0..<c.ch { for i in 0..<oh { for j in 0..<ow {
+                var s = Double(b.scalars[ch])
+                for a in 0..<c.k { for bb in 0..<c.k {
+                    let iy = i * c.g.stride - c.g.padding + a * c.g.dilation, ix = j * c.g.stride - c.g.padding + bb * c.g.dilation
+                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                    s += Double(x.scalars[((n * c.ch + ch) * c.h + iy) * c.w + ix]) * Double(w.scalars[(ch * c.k + a) * c.k + bb])
+                } }
+                if relu { s = max(0, s) }
+                if !(abs(Double(y.scalars[((n * c.ch + ch) * oh + i) * ow + j]) - s) < 1e-4) { wrong += 1 }
+            } } } }
+            #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
+        }
+        let small = Tensor.uniform([1, c.ch, 7, 6], limit: 1, seed: 84)
+        checkGradients([small, w, b]) { v in conv2d(v[0], weight: v[1], bias: v[2], geometry: c.g) }
+    }
+
     /// `conv(x, w) + b` for stride 1, one group, by the definition, in Double.
     private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor, g: ConvolutionGeometry) -> [Double] {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])

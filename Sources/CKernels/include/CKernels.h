@@ -39,4 +39,12 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
                          float *plane, int h, int w);
 
+/// Depthwise convolution of one channel plane (`h × w`, one `kh × kw` filter, any stride,
+/// padding and dilation) into its output plane (`oh × ow`), with `bias` added and, with `relu`,
+/// clamped at 0. `scratch` holds `tsr_depthwise_scratch_count` floats: the zero-padded plane.
+size_t tsr_depthwise_scratch_count(int h, int w, int pad);
+void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,
+                         int stride, int pad, int dilation, float bias, int relu,
+                         float *y, int oh, int ow, float *scratch);
+
 #endif

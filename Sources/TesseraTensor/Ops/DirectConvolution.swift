@@ -66,3 +66,29 @@ enum DirectConvolution {
         }
     }
 }
+
+/// Depthwise convolution (one group per channel, one filter each), on the C kernel in
+/// `CKernels`: im2col + GEMM would run one GEMM with a single output row per channel and block
+/// (EfficientNet's MBConv blocks, AutoSegNet's separable cells).
+enum DepthwiseConvolution {
+    static func applies(cin: Int, cout: Int, g: ConvolutionGeometry) -> Bool {
+        g.groups == cin && cin == cout && cin > 1
+    }
+
+    static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         n: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int, g: ConvolutionGeometry,
+                         oh: Int, ow: Int, bias: UnsafePointer<Float>?, relu: Bool) {
+        let scratchCount = tsr_depthwise_scratch_count(Int32(h), Int32(w), Int32(g.padding))
+        let (xa, wa, ya, ba) = (UnsafeSendable(x), UnsafeSendable(weights), UnsafeSendable(y), UnsafeSendable(bias))
+        Parallel.forEachThread(n * channels, threads: Parallel.threads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            for plane in range {
+                let c = plane % channels
+                tsr_depthwise_plane(xa.value + plane * h * w, Int32(h), Int32(w), wa.value + c * kh * kw, Int32(kh), Int32(kw),
+                                    Int32(g.stride), Int32(g.padding), Int32(g.dilation), ba.value?[c] ?? 0, relu ? 1 : 0,
+                                    ya.value + plane * oh * ow, Int32(oh), Int32(ow), scratch)
+            }
+        }
+    }
+}

@@ -156,33 +156,42 @@ public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
     }
     let rows = (0..<oh).map { taps($0, h, oh) }
     let cols = (0..<ow).map { taps($0, w, ow) }
-    var y = Tensor(shape: [n, c, oh, ow])
-    for p in 0..<(n * c) {
-        let base = p * h * w
-        for i in 0..<oh {
-            let (y0, y1, fy) = rows[i]
-            for j in 0..<ow {
-                let (x0, x1, fx) = cols[j]
-                let v = x.value.scalars
-                let top = v[base + y0 * w + x0] * (1 - fx) + v[base + y0 * w + x1] * fx
-                let bottom = v[base + y1 * w + x0] * (1 - fx) + v[base + y1 * w + x1] * fx
-                y.scalars[(p * oh + i) * ow + j] = top * (1 - fy) + bottom * fy
+    // One plane per task, over raw buffers (the same arithmetic as element by element).
+    let y = withPointer(x.value) { source in
+        Tensor.filled(shape: [n, c, oh, ow]) { out in
+            let target = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * c) { p in
+                let (v, o) = (source.value + p * h * w, target.value + p * oh * ow)
+                for i in 0..<oh {
+                    let (y0, y1, fy) = rows[i]
+                    for j in 0..<ow {
+                        let (x0, x1, fx) = cols[j]
+                        let top = v[y0 * w + x0] * (1 - fx) + v[y0 * w + x1] * fx
+                        let bottom = v[y1 * w + x0] * (1 - fx) + v[y1 * w + x1] * fx
+                        o[i * ow + j] = top * (1 - fy) + bottom * fy
+                    }
+                }
             }
         }
     }
     return Variable(y, inputs: [x]) { dy in
         var dx = Tensor(shape: x.shape)
-        for p in 0..<(n * c) {
-            let base = p * h * w
-            for i in 0..<oh {
-                let (y0, y1, fy) = rows[i]
-                for j in 0..<ow {
-                    let (x0, x1, fx) = cols[j]
-                    let g = dy.scalars[(p * oh + i) * ow + j]
-                    dx.scalars[base + y0 * w + x0] += g * (1 - fy) * (1 - fx)
-                    dx.scalars[base + y0 * w + x1] += g * (1 - fy) * fx
-                    dx.scalars[base + y1 * w + x0] += g * fy * (1 - fx)
-                    dx.scalars[base + y1 * w + x1] += g * fy * fx
+        withPointer(dy) { dys in
+            dx.scalars.withUnsafeMutableBufferPointer { dxs in
+                let target = UnsafeSendable(dxs.baseAddress!)
+                Parallel.forEach(n * c) { p in
+                    let (d, g0) = (target.value + p * h * w, dys.value + p * oh * ow)
+                    for i in 0..<oh {
+                        let (y0, y1, fy) = rows[i]
+                        for j in 0..<ow {
+                            let (x0, x1, fx) = cols[j]
+                            let g = g0[i * ow + j]
+                            d[y0 * w + x0] += g * (1 - fy) * (1 - fx)
+                            d[y0 * w + x1] += g * (1 - fy) * fx
+                            d[y1 * w + x0] += g * fy * (1 - fx)
+                            d[y1 * w + x1] += g * fy * fx
+                        }
+                    }
                 }
             }
         }
