@@ -2,9 +2,8 @@
 // to share; each output row is a sum of kh·kw scaled rows of the zero-padded input plane, a loop
 // the compiler vectorizes (AVX2+FMA when the CPU has it).
 #include "CKernels.h"
-#include "cpu.h"
+#include "common.h"
 
-#include <string.h>
 
 size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
     return (size_t)(h + 2 * pad) * (w + 2 * pad);
@@ -39,15 +38,8 @@ ROWS(rows_base, )
 void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,
                          int stride, int pad, int dilation, float bias, int relu,
                          float *y, int oh, int ow, float *scratch) {
-    const int pw = w + 2 * pad, ph = h + 2 * pad;
-    memset(scratch, 0, (size_t)pad * pw * sizeof(float));
-    for (int r = 0; r < h; r++) {
-        float *dst = scratch + (size_t)(r + pad) * pw;
-        memset(dst, 0, (size_t)pad * sizeof(float));
-        memcpy(dst + pad, x + (size_t)r * w, (size_t)w * sizeof(float));
-        memset(dst + pad + w, 0, (size_t)pad * sizeof(float));
-    }
-    memset(scratch + (size_t)(pad + h) * pw, 0, (size_t)(ph - pad - h) * pw * sizeof(float));
+    const int pw = w + 2 * pad;
+    tsr_pad_rows(x, 1, h, w, pad, 0, h + 2 * pad, (size_t)pw, scratch);
     if (tsr_cpu_avx2_fma())
         rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, y, oh, ow);
     else

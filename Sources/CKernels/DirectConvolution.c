@@ -4,7 +4,7 @@
 // fused multiply-adds. The input is read from a zero-padded band of rows built per call, so the
 // inner loop has no bounds tests.
 #include "CKernels.h"
-#include "cpu.h"
+#include "common.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -38,23 +38,6 @@ static size_t band_stride(int kw, int dilation, int ow) {
 
 size_t tsr_direct_conv_scratch_count(int cin, int kh, int kw, int dilation, int ow, int rows) {
     return (size_t)cin * (rows + dilation * (kh - 1)) * band_stride(kw, dilation, ow);
-}
-
-// Rows `first - pad ..< first - pad + rows` of every channel, the input at column `pad`, zeros
-// elsewhere.
-static void pad_band(const float *x, int cin, int h, int w, int pad, int first, int rows, size_t stride, float *band) {
-    for (int c = 0; c < cin; c++)
-        for (int r = 0; r < rows; r++) {
-            float *dst = band + ((size_t)c * rows + r) * stride;
-            int iy = first + r - pad;
-            if (iy < 0 || iy >= h) {
-                memset(dst, 0, stride * sizeof(float));
-                continue;
-            }
-            memset(dst, 0, (size_t)pad * sizeof(float));
-            memcpy(dst + pad, x + ((size_t)c * h + iy) * w, (size_t)w * sizeof(float));
-            memset(dst + pad + w, 0, (stride - pad - w) * sizeof(float));
-        }
 }
 
 #define STEP2(i) { \
@@ -119,7 +102,7 @@ void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *pa
                           int oy0, int rows, const float *bias, int relu, float *scratch) {
     const size_t stride = band_stride(kw, dilation, ow);
     const int brows = rows + dilation * (kh - 1);
-    pad_band(x, cin, h, w, pad, oy0, brows, stride, scratch);
+    tsr_pad_rows(x, cin, h, w, pad, oy0, brows, stride, scratch);
     if (tsr_direct_conv_available())
         rows_avx2(scratch, cin, brows, stride, packed, cout, kh, kw, dilation, y, oh, ow, oy0, rows, bias, relu);
 }

@@ -3,7 +3,7 @@
 // one tile row reads 18 consecutive columns: even and odd columns are the patches' columns 0/2
 // and 1/3), so both give identical results.
 #include "CKernels.h"
-#include "cpu.h"
+#include "common.h"
 
 #include <immintrin.h>
 

@@ -41,20 +41,8 @@ struct OpGradientTests {
         let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.1, seed: 12)
         let xv = Variable(x, requiresGradient: true)
         let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: .same(kernel: 3))
-        var worst = 0.0
-        x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
-            for n in 0..<c.n { for co in 0..<c.cout { for i in 0..<c.h { for j in 0..<c.w {
-                var s = 0.0
-                for ci in 0..<c.cin { for a in 0..<3 { for b in 0..<3 {
-                    let (iy, ix) = (i - 1 + a, j - 1 + b)
-                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
-                    s += Double(xs[((n * c.cin + ci) * c.h + iy) * c.w + ix]) * Double(ws[((co * c.cin + ci) * 3 + a) * 3 + b])
-                } } }
-                let d = abs(Double(y.value.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s)
-                worst = max(worst, d.isNaN ? .infinity : d)
-            } } } }
-        } }
-        #expect(worst < 1e-4, "largest difference \(worst)")
+        let wrong = mismatches(y.value.scalars, directSum(x, w, nil, g: .same(kernel: 3)))
+        #expect(wrong == 0, "\(wrong) elements differ from the direct sum")
         // ⟨r, conv(x′)⟩ = ⟨convᵀ(r), x′⟩ for the gradient convᵀ(r) the backward pass computes.
         let r = Tensor.uniform(y.shape, limit: 1, seed: 13)
         y.backward(r)
@@ -92,19 +80,8 @@ struct OpGradientTests {
         let b = Tensor.uniform([c.cout], limit: 0.3, seed: 23)
         for relu in [false, true] {
             let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value
-            var worst = 0.0
-            for n in 0..<c.n { for co in 0..<c.cout { for i in 0..<c.h { for j in 0..<c.w {
-                var s = Double(b.scalars[co])
-                for ci in 0..<c.cin { for a in 0..<c.k { for bb in 0..<c.k {
-                    let iy = i - g.padding + a * c.dilation, ix = j - g.padding + bb * c.dilation
-                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
-                    s += Double(x.scalars[((n * c.cin + ci) * c.h + iy) * c.w + ix]) * Double(w.scalars[((co * c.cin + ci) * c.k + a) * c.k + bb])
-                } } }
-                if relu { s = max(0, s) }
-                let d = abs(Double(y.scalars[((n * c.cout + co) * c.h + i) * c.w + j]) - s)
-                worst = max(worst, d.isNaN ? .infinity : d)
-            } } } }
-            #expect(worst < 1e-4, "relu \(relu): largest difference \(worst)")
+            let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
+            #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
         }
         // ⟨r, conv x′⟩ = ⟨dX, x′⟩: the backward pass's dX (itself a direct convolution here).
         let xv = Variable(x, requiresGradient: true)
@@ -134,8 +111,7 @@ struct OpGradientTests {
                                        cout: c.cout, kh: c.k, kw: c.k, g: g, oh: c.h, ow: c.w,
                                        bias: bs.baseAddress!, relu: false)
         } } } }
-        // NaN (an element never written) fails too: it is not within the tolerance.
-        let wrong = zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
+        let wrong = mismatches(y, expected)
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum")
     }
 
@@ -151,7 +127,7 @@ struct OpGradientTests {
         let expected = directSum(x, w, b, g: g)
         for relu in [false, true] {
             let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value.scalars
-            let wrong = zip(y, expected).filter { !(abs(Double($0) - (relu ? max(0, $1) : $1)) < 1e-4) }.count
+            let wrong = mismatches(y, expected.map { relu ? max(0, $0) : $0 })
             #expect(wrong == 0, "relu \(relu): \(wrong) of \(y.count) elements differ from the direct sum")
         }
     }
@@ -167,39 +143,36 @@ struct OpGradientTests {
         let b = Tensor.uniform([c.ch], limit: 0.5, seed: 83)
         for relu in [false, true] {
             let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: c.g, relu: relu).value
-            let (oh, ow) = (y.shape[2], y.shape[3])
-            var wrong = 0
-            for n in 0..<c.n { for ch in 0..<c.ch { for i in 0..<oh { for j in 0..<ow {
-                var s = Double(b.scalars[ch])
-                for a in 0..<c.k { for bb in 0..<c.k {
-                    let iy = i * c.g.stride - c.g.padding + a * c.g.dilation, ix = j * c.g.stride - c.g.padding + bb * c.g.dilation
-                    guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
-                    s += Double(x.scalars[((n * c.ch + ch) * c.h + iy) * c.w + ix]) * Double(w.scalars[(ch * c.k + a) * c.k + bb])
-                } }
-                if relu { s = max(0, s) }
-                if !(abs(Double(y.scalars[((n * c.ch + ch) * oh + i) * ow + j]) - s) < 1e-4) { wrong += 1 }
-            } } } }
+            let wrong = mismatches(y.scalars, directSum(x, w, b, g: c.g, relu: relu))
             #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
         }
         let small = Tensor.uniform([1, c.ch, 7, 6], limit: 1, seed: 84)
         checkGradients([small, w, b]) { v in conv2d(v[0], weight: v[1], bias: v[2], geometry: c.g) }
     }
 
-    /// `conv(x, w) + b` for stride 1, one group, by the definition, in Double.
-    private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor, g: ConvolutionGeometry) -> [Double] {
+    /// `conv(x, w) + b` (then ReLU, with `relu`) for any geometry, by the definition, in Double.
+    private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor?, g: ConvolutionGeometry, relu: Bool = false) -> [Double] {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (cout, k) = (w.shape[0], w.shape[2])
-        var out = [Double](repeating: 0, count: n * cout * h * wd)
-        for i in 0..<n { for co in 0..<cout { for y in 0..<h { for xx in 0..<wd {
-            var s = Double(b.scalars[co])
-            for ci in 0..<cin { for a in 0..<k { for bb in 0..<k {
-                let iy = y - g.padding + a * g.dilation, ix = xx - g.padding + bb * g.dilation
+        let (cout, cgIn, k) = (w.shape[0], w.shape[1], w.shape[2])
+        let cgOut = cout / g.groups
+        let (oh, ow) = (g.outputSize(h, kernel: k), g.outputSize(wd, kernel: k))
+        var out = [Double](repeating: 0, count: n * cout * oh * ow)
+        for i in 0..<n { for co in 0..<cout { for y in 0..<oh { for xx in 0..<ow {
+            var s = b.map { Double($0.scalars[co]) } ?? 0
+            let first = co / cgOut * cgIn
+            for ci in 0..<cgIn { for a in 0..<k { for bb in 0..<k {
+                let iy = y * g.stride - g.padding + a * g.dilation, ix = xx * g.stride - g.padding + bb * g.dilation
                 guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                s += Double(x.scalars[((i * cin + ci) * h + iy) * wd + ix]) * Double(w.scalars[((co * cin + ci) * k + a) * k + bb])
+                s += Double(x.scalars[((i * cin + first + ci) * h + iy) * wd + ix]) * Double(w.scalars[((co * cgIn + ci) * k + a) * k + bb])
             } } }
-            out[((i * cout + co) * h + y) * wd + xx] = s
+            out[((i * cout + co) * oh + y) * ow + xx] = relu ? max(0, s) : s
         } } } }
         return out
+    }
+
+    /// Elements of `y` not within 1e-4 of `expected`; NaN (an element never written) counts.
+    private func mismatches(_ y: [Float], _ expected: [Double]) -> Int {
+        y.count != expected.count ? max(y.count, expected.count) : zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
     }
 
     @Test("Winograd's tile transforms on images wide enough for runs of 8 tiles (interior and edge tiles) equal the direct sum",
@@ -215,7 +188,7 @@ struct OpGradientTests {
             // would take too long over at these sizes.
             Winograd.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, h: c.h, w: c.w)
         } } }
-        let wrong = zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
+        let wrong = mismatches(y, expected)
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum (NaN: never written)")
     }
 

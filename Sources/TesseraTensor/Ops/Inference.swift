@@ -46,18 +46,10 @@ public func residualReLU(_ a: Tensor, parts: [Tensor], pre: ChannelAffine?, post
                     let p = owner[ch]
                     let (x, y) = (ap.value + q * plane, sources[p].value + (b * widths[p] + local[ch]) * plane)
                     let z = op.value + q * plane
+                    // An absent map is the identity: v·1 + 0 is v, so the values do not change.
                     let (s1, t1) = pre.map { ($0.scale[ch], $0.shift[ch]) } ?? (1, 0)
                     let (s2, t2) = post.map { ($0.scale[ch], $0.shift[ch]) } ?? (1, 0)
-                    switch (pre != nil, post != nil) {
-                    case (true, true):
-                        for i in 0..<plane { let v = x[i] + (y[i] * s1 + t1); z[i] = (v > 0 ? v : 0) * s2 + t2 }
-                    case (false, true):
-                        for i in 0..<plane { let v = x[i] + y[i]; z[i] = (v > 0 ? v : 0) * s2 + t2 }
-                    case (true, false):
-                        for i in 0..<plane { let v = x[i] + (y[i] * s1 + t1); z[i] = v > 0 ? v : 0 }
-                    case (false, false):
-                        for i in 0..<plane { let v = x[i] + y[i]; z[i] = v > 0 ? v : 0 }
-                    }
+                    for i in 0..<plane { let v = x[i] + (y[i] * s1 + t1); z[i] = (v > 0 ? v : 0) * s2 + t2 }
                 }
             }
         }

@@ -1,0 +1,30 @@
+#include "common.h"
+
+#include <string.h>
+
+// Computed on first use; threads racing here store the same value.
+static int detected = -1;
+
+int tsr_cpu_avx2_fma(void) {
+    if (detected < 0) {
+        __builtin_cpu_init();
+        detected = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    }
+    return detected;
+}
+
+void tsr_pad_rows(const float *x, int channels, int h, int w, int pad, int first, int rows,
+                  size_t stride, float *band) {
+    for (int c = 0; c < channels; c++)
+        for (int r = 0; r < rows; r++) {
+            float *dst = band + ((size_t)c * rows + r) * stride;
+            const int iy = first + r - pad;
+            if (iy < 0 || iy >= h) {
+                memset(dst, 0, stride * sizeof(float));
+                continue;
+            }
+            memset(dst, 0, (size_t)pad * sizeof(float));
+            memcpy(dst + pad, x + ((size_t)c * h + iy) * w, (size_t)w * sizeof(float));
+            memset(dst + pad + w, 0, (stride - pad - w) * sizeof(float));
+        }
+}

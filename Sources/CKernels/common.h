@@ -1,0 +1,16 @@
+// What the kernels share (internal to CKernels).
+#ifndef TESSERA_CKERNELS_COMMON_H
+#define TESSERA_CKERNELS_COMMON_H
+
+#include <stddef.h>
+
+/// 1 when the CPU runs AVX2 and FMA (the kernels' vector paths), else 0; checked once.
+int tsr_cpu_avx2_fma(void);
+
+/// Copies rows `first − pad ..< first − pad + rows` of each of `channels` planes (`h × w`) into
+/// `band` (`channels × rows` rows of `stride ≥ pad + w` floats): the input at column `pad`,
+/// zeros left and right of it and in rows outside the plane.
+void tsr_pad_rows(const float *x, int channels, int h, int w, int pad, int first, int rows,
+                  size_t stride, float *band);
+
+#endif
