@@ -205,6 +205,37 @@ struct PrepareTests {
         #expect(json["class_pixel_counts"] as! [Int] == counts)
     }
 
+    @Test("label masks keep their class indices through warps; class counts match the written masks")
+    func labelMasks() throws {
+        let d = try Dataset()
+        try d.add("l", width: 90, height: 70, marker: (x: 0, y: 0, side: 0))
+        // Three classes: a band of 1s and a square of 2s on background.
+        var labels = [UInt8](repeating: 0, count: 90 * 70)
+        for y in 0..<70 { for x in 0..<90 {
+            if (20..<35).contains(y) { labels[y * 90 + x] = 1 }
+            if (40..<60).contains(x) && (45..<65).contains(y) { labels[y * 90 + x] = 2 }
+        } }
+        try Image(bytes: labels, width: 90, height: 70, bands: 1).save(to: d.masks + "/l.png")
+        var settings = PrepareSettings()
+        settings.classes = 3
+        settings.tileSize = 40
+        settings.overlap = 10
+        settings.augment = 2
+        settings.folds = 1
+        _ = try PrepareRun.run(settings: settings, inputs: PrepareInputs(images: d.images, masks: d.masks, output: d.out()))
+        var counts = [0, 0, 0]
+        var warped = 0
+        for row in try manifestRows(d.out()) {
+            let mask = try Image.load(d.out() + "/" + row["mask"]!).bytes()
+            #expect(mask.allSatisfy { $0 <= 2 }, "\(row["mask"]!) holds only class indices")
+            for v in mask { counts[Int(min(v, 2))] += 1 }
+            if row["copy"] != "0" && mask.contains(where: { $0 != 0 }) { warped += 1 }
+        }
+        #expect(warped >= 4 && counts[1] > 0 && counts[2] > 0, "the case warps labelled tiles")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d.out() + "/dataset.json"))) as! [String: Any]
+        #expect(json["class_pixel_counts"] as! [Int] == counts)
+    }
+
     @Test("the same seed gives byte-identical output; another seed differs")
     func reproducible() throws {
         let d = try Dataset()

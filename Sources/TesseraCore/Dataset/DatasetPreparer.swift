@@ -250,8 +250,11 @@ public struct DatasetPreparer: Sendable {
             image = try image.embedded(x: padLeft, y: padTop, width: canvasWidth, height: canvasHeight, extend: padExtend)
             mask = try mask?.embedded(x: padLeft, y: padTop, width: canvasWidth, height: canvasHeight, extend: .constant([0]))
         }
-        // Decode once; every tile below reads this memory.
+        // Decode once; every tile below reads this memory. Masks are held as they are written:
+        // binary masks 0/255 (viewable), label masks as class indices; nearest-neighbour warps
+        // keep either value set.
         image = try image.materialized()
+        if settings.classes == 2 { mask = try mask?.linear(multiply: [255], add: [0], uint8: true) }
         mask = try mask?.materialized()
 
         let padRight = canvasWidth - width - padLeft, padBottom = canvasHeight - height - padTop
@@ -284,27 +287,33 @@ public struct DatasetPreparer: Sendable {
                 if parameters.flipVertical { transform = transform.followed(by: .mirror(horizontal: false, size: tileHeight)) }
                 let size = (tileWidth, tileHeight)
                 let augmented = try tile.affine(transform, outputSize: size, interpolation: .bilinear, background: augmentBackground)
+                // The warped mask is computed once, into memory, for both its histogram and its file.
                 let augmentedMask = emptyMask ? tileMask
-                    : try tileMask?.affine(transform, outputSize: size, interpolation: .nearest, background: [0])
+                    : try tileMask?.affine(transform, outputSize: size, interpolation: .nearest, background: [0]).materialized()
                 var copyRow = row
                 copyRow.copy = copy
                 copyRow.augmentation = parameters
-                try write(augmented, augmentedMask, histogram: emptyMask ? maskHistogram : nil, name: base + "_a\(copy)", row: &copyRow, into: &result)
+                try write(augmented, augmentedMask, histogram: emptyMask ? maskHistogram : try augmentedMask?.histogram(),
+                          name: base + "_a\(copy)", row: &copyRow, into: &result)
             }
         }
         return result
     }
 
-    /// Writes one tile (and its mask) unless resuming and both exist; records the row and counts.
-    /// `histogram` is the mask's, when already known.
-    private func write(_ tile: Image, _ mask: Image?, histogram known: [UInt64]?, name: String, row: inout ManifestRow, into result: inout PreparedSource) throws {
+    /// Writes one tile (and its mask, in its written form) unless resuming and both exist; records
+    /// the row and the class counts, from `histogram`, the mask's.
+    private func write(_ tile: Image, _ mask: Image?, histogram: [UInt64]?, name: String, row: inout ManifestRow, into result: inout PreparedSource) throws {
         row.file = "images/\(name).png"
         row.mask = mask == nil ? nil : "masks/\(name).png"
         let imagePath = output + "/" + row.file
         let maskPath = row.mask.map { output + "/" + $0 }
-        if let mask {
-            let histogram = try known ?? mask.histogram()
-            for c in 0..<settings.classes { result.classCounts[c] += histogram[c] }
+        if let histogram {
+            if settings.classes == 2 {
+                result.classCounts[0] += histogram[0]
+                result.classCounts[1] += histogram[255]
+            } else {
+                for c in 0..<settings.classes { result.classCounts[c] += histogram[c] }
+            }
         }
         let exists = FileManager.default.fileExists(atPath: imagePath)
             && (maskPath.map { FileManager.default.fileExists(atPath: $0) } ?? true)
@@ -313,9 +322,7 @@ public struct DatasetPreparer: Sendable {
         } else {
             try tile.save(to: imagePath, pngCompression: settings.pngCompression)
             if let mask, let maskPath {
-                // Binary masks are written 0/255 (viewable); label masks as class indices.
-                let encoded = settings.classes == 2 ? try mask.linear(multiply: [255], add: [0], uint8: true) : mask
-                try encoded.save(to: maskPath, pngCompression: settings.pngCompression)
+                try mask.save(to: maskPath, pngCompression: settings.pngCompression)
             }
             result.written += 1
         }
