@@ -2,13 +2,14 @@
 `tessera prepare IMAGES --masks MASKS --out OUT --color gray-world --tile-size 512 --overlap 100 --augment 2`
 with OpenCV and albumentations, written the way such a script usually is.
 
-    python prepare_albumentations.py IMAGES MASKS OUT [--workers N]
+    python prepare_albumentations.py IMAGES MASKS OUT [--workers N] [--png-compression LEVEL]
 
 1. First pass: the dataset's mean pixel over gray-world-corrected images (the augmentation fill).
 2. Per image: gray-world (each channel × mean of channel means / channel mean, rounded, clipped),
    512-pixel tiles with 100 overlap, the last row/column aligned to the edge; per tile, the tile and 2
    copies with rotation within ±45°, shift within ±20 %, horizontal and vertical flips (image
-   bilinear, mask nearest, fill: mean pixel / 0); PNGs written at zlib level 1, tessera's default.
+   bilinear, mask nearest, fill: mean pixel / 0); PNGs written at zlib level 1, tessera's default
+   (or at --png-compression LEVEL, as tessera's flag of that name).
 """
 import os
 import sys
@@ -20,7 +21,8 @@ import numpy as np
 
 cv2.setNumThreads(1)
 TILE, OVERLAP, COPIES = 512, 100, 2
-PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]   # the zlib level tessera prepare writes by default
+LEVEL = int(sys.argv[sys.argv.index("--png-compression") + 1]) if "--png-compression" in sys.argv else 1
+PNG = [cv2.IMWRITE_PNG_COMPRESSION, LEVEL]   # 1: the zlib level tessera prepare writes by default
 
 
 def gray_world(image):
