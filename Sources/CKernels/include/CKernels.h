@@ -47,4 +47,14 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
                          int stride, int pad, int dilation, float bias, int relu,
                          float *y, int oh, int ow, float *scratch);
 
+/// `y = sigmoid(x)`, `y = x · sigmoid(x)` (SiLU) and SiLU's gradient
+/// `dx = dy · s · (1 + x · (1 − s))` with `s = sigmoid(x)`, over `n` floats; `y` may be `x`.
+/// Within a few ulp of the exact values (AVX2 when the CPU has it, else `expf`).
+void tsr_sigmoid(const float *x, float *y, size_t n);
+void tsr_silu(const float *x, float *y, size_t n);
+void tsr_silu_backward(const float *x, const float *dy, float *dx, size_t n);
+/// The same on the portable path whatever the CPU (`kind` 0 sigmoid, 1 SiLU, 2 SiLU's gradient;
+/// `dy` only for 2), so tests check it on machines that have AVX2.
+void tsr_activation_portable(int kind, const float *x, const float *dy, float *y, size_t n);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An element-wise map `y = f(x)` whose derivative is computed from `x` and `y`.
@@ -17,17 +18,26 @@ public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
     unary(x, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
 }
 
-/// `1 / (1 + e^−x)`, computed without overflow for large |x|.
+/// `1 / (1 + e^−x)`, computed without overflow for large |x| (`CKernels`' vector kernel).
 public func sigmoid(_ x: Variable) -> Variable {
-    unary(x, { v in v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)) }, derivative: { _, y in y * (1 - y) })
+    let y = mapKernel(x.value, tsr_sigmoid)
+    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, x.value, y) { _, y in y * (1 - y) }] }
 }
 
-/// SiLU (Swish): `x · sigmoid(x)`.
+/// SiLU (Swish): `x · sigmoid(x)`; forward and gradient run `CKernels`' vector kernels.
 public func silu(_ x: Variable) -> Variable {
-    unary(x, { v in v * (v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v))) }, derivative: { v, _ in
-        let s = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v))
-        return s * (1 + v * (1 - s))
-    })
+    let y = mapKernel(x.value, tsr_silu)
+    return Variable(y, inputs: [x]) { dy in
+        precondition(dy.shape == x.shape, "silu: gradient of shape \(dy.shape) for \(x.shape)")
+        return [withPointer(x.value) { xp in withPointer(dy) { dp in
+            Tensor.filled(shape: dy.shape) { out in
+                let op = UnsafeSendable(out.baseAddress!)
+                forEachChunk(dy.count) { r in
+                    tsr_silu_backward(xp.value + r.lowerBound, dp.value + r.lowerBound, op.value + r.lowerBound, r.count)
+                }
+            }
+        } }]
+    }
 }
 
 /// The sum of all elements, as a one-element tensor.

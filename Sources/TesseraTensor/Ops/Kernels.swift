@@ -36,6 +36,20 @@ func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
     }
 }
 
+/// `kernel(x + i, y + i, count)` over a tensor's chunks, in parallel: an element-wise map done by
+/// a C kernel.
+@inline(__always)
+func mapKernel(_ x: Tensor, _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+    withPointer(x) { source in
+        Tensor.filled(shape: x.shape) { ys in
+            let target = UnsafeSendable(ys.baseAddress!)
+            forEachChunk(x.count) { range in
+                kernel(source.value + range.lowerBound, target.value + range.lowerBound, range.count)
+            }
+        }
+    }
+}
+
 /// `d[i] = dy[i] · g(x[i], y[i])` over tensors of one shape, in parallel.
 @inline(__always)
 func mapGradient(_ dy: Tensor, _ x: Tensor, _ y: Tensor, _ g: (Float, Float) -> Float) -> Tensor {
