@@ -342,6 +342,29 @@ struct OpGradientTests {
         checkGradients([x]) { v in crop(pad(v[0], top: 1, bottom: 2, left: 3, right: 0), top: 0, left: 1, height: shape[2] + 2, width: shape[3] + 1) }
     }
 
+    @Test("bilinear up-sampling equals PyTorch's F.interpolate (values recorded from PyTorch)")
+    func bilinearValues() {
+        // torch.arange(1, 16.).reshape(1, 1, 3, 5), scale_factor 2, mode "bilinear".
+        let x = Variable(Tensor(shape: [1, 1, 3, 5], scalars: (1...15).map(Float.init)))
+        let halfPixel: [Float] = [
+            1.0, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.25,
+            4.75, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 8.75, 7.25, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.25,
+            9.75, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5, 13.0, 13.5, 13.75, 11.0, 11.25, 11.75, 12.25, 12.75, 13.25, 13.75,
+            14.25, 14.75, 15.0]
+        let corners: [Float] = [
+            1.0, 1.4444444, 1.8888888, 2.3333335, 2.7777779, 3.2222223, 3.6666667, 4.111111, 4.5555553, 5.0,
+            3.0, 3.4444447, 3.888889, 4.3333335, 4.7777777, 5.2222223, 5.666667, 6.111111, 6.555556, 7.0,
+            5.0, 5.4444447, 5.888889, 6.3333335, 6.7777777, 7.2222223, 7.666667, 8.111112, 8.555555, 9.0,
+            7.0, 7.4444447, 7.8888893, 8.333334, 8.777778, 9.222223, 9.666667, 10.111112, 10.555555, 11.0,
+            9.0, 9.444445, 9.888889, 10.333334, 10.777779, 11.222222, 11.666667, 12.111112, 12.555556, 13.0,
+            11.0, 11.444445, 11.888889, 12.333334, 12.777779, 13.222222, 13.666666, 14.111111, 14.555555, 15.0]
+        for (alignCorners, expected) in [(false, halfPixel), (true, corners)] {
+            let y = upsampleBilinear2x(x, alignCorners: alignCorners)
+            #expect(y.shape == [1, 1, 6, 10])
+            #expect(mismatches(y.value.scalars, expected.map(Double.init)) == 0, "align_corners \(alignCorners)")
+        }
+    }
+
     @Test("concat, broadcasting add and multiply, dropout")
     func combining() {
         let a = distinct([2, 3, 4, 5], seed: 15)

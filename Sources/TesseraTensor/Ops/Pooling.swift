@@ -156,19 +156,35 @@ public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
     }
     let rows = (0..<oh).map { taps($0, h, oh) }
     let cols = (0..<ow).map { taps($0, w, ow) }
-    // One plane per task, over raw buffers (the same arithmetic as element by element).
+    // One plane per task, over raw buffers. Separably: each input row is interpolated along x
+    // once, into one of two row slots (row y in slot y mod 2: an output row's two input rows are
+    // equal or adjacent), and each output row blends its two slots. The same float operations
+    // in the same order as interpolating element by element.
     let y = withPointer(x.value) { source in
         Tensor.filled(shape: [n, c, oh, ow]) { out in
             let target = UnsafeSendable(out.baseAddress!)
-            Parallel.forEach(n * c) { p in
-                let (v, o) = (source.value + p * h * w, target.value + p * oh * ow)
-                for i in 0..<oh {
-                    let (y0, y1, fy) = rows[i]
-                    for j in 0..<ow {
-                        let (x0, x1, fx) = cols[j]
-                        let top = v[y0 * w + x0] * (1 - fx) + v[y0 * w + x1] * fx
-                        let bottom = v[y1 * w + x0] * (1 - fx) + v[y1 * w + x1] * fx
-                        o[i * ow + j] = top * (1 - fy) + bottom * fy
+            cols.withUnsafeBufferPointer { colTaps in
+                let colTaps = UnsafeSendable(colTaps.baseAddress!)
+                Parallel.forEach(n * c) { p in
+                    let (v, o, taps) = (source.value + p * h * w, target.value + p * oh * ow, colTaps.value)
+                    let slots = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
+                    defer { slots.deallocate() }
+                    var held = (-1, -1)
+                    func interpolated(_ row: Int) -> UnsafeMutablePointer<Float> {
+                        let slot = slots + (row & 1) * ow
+                        if (row & 1 == 0 ? held.0 : held.1) == row { return slot }
+                        let line = v + row * w
+                        for j in 0..<ow {
+                            let (x0, x1, fx) = taps[j]
+                            slot[j] = line[x0] * (1 - fx) + line[x1] * fx
+                        }
+                        if row & 1 == 0 { held.0 = row } else { held.1 = row }
+                        return slot
+                    }
+                    for i in 0..<oh {
+                        let (y0, y1, fy) = rows[i]
+                        let top = interpolated(y0), bottom = interpolated(y1), line = o + i * ow
+                        for j in 0..<ow { line[j] = top[j] * (1 - fy) + bottom[j] * fy }
                     }
                 }
             }
