@@ -69,7 +69,7 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
     let output = Variable(y, inputs: [x, gamma, beta]) { upstream in
         // With the fused ReLU, the gradient passes where the output is positive; the output is
         // kept anyway (it is this node's value), so the normalized tensor need not be.
-        let dy = relu ? mapGradient(upstream, y, y) { v, _ in v > 0 ? 1 : 0 } : upstream
+        let dy = relu ? mapGradient(upstream, y, ReLUMask()) : upstream
         let (mean, invStd) = statistics
         // x̂ is recomputed from x rather than kept: one tensor less alive between the passes.
         var sumDy = [Double](repeating: 0, count: c), sumDyXh = [Double](repeating: 0, count: c)

@@ -142,7 +142,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     let selfAdjoint = g.stride == 1 && kh == kw && 2 * g.padding == g.dilation * (kh - 1) && oh == h && ow == w
     let output = out
     return Variable(out, inputs: inputs) { upstream in
-        let dy = relu ? mapGradient(upstream, output, output) { v, _ in v > 0 ? 1 : 0 } : upstream
+        let dy = relu ? mapGradient(upstream, output, ReLUMask()) : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
         let dw = weight.requiresGradient ? weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct) : nil
         if dx != nil && selfAdjoint {

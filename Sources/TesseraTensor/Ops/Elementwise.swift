@@ -1,27 +1,22 @@
 import CKernels
 import Foundation
 
-/// An element-wise map `y = f(x)` whose derivative is computed from `x` and `y`.
-@inline(__always)
-func unary(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
-    let y = mapElements(x.value, f)
-    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, x.value, y, derivative)] }
-}
-
 /// `max(0, x)`.
 public func relu(_ x: Variable) -> Variable {
-    unary(x, { max(0, $0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+    let y = mapElements(x.value, ReLU())
+    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, y, ReLUMask())] }
 }
 
 /// `x` for `x > 0`, else `slope · x`.
 public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
-    unary(x, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+    let y = mapElements(x.value, LeakyReLU(slope: slope))
+    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, x.value, LeakyReLUSlope(slope: slope))] }
 }
 
 /// `1 / (1 + e^−x)`, computed without overflow for large |x| (`CKernels`' vector kernel).
 public func sigmoid(_ x: Variable) -> Variable {
     let y = mapKernel(x.value, tsr_sigmoid)
-    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, x.value, y) { _, y in y * (1 - y) }] }
+    return Variable(y, inputs: [x]) { dy in [mapGradient(dy, y, SigmoidSlope())] }
 }
 
 /// SiLU (Swish): `x · sigmoid(x)`; forward and gradient run `CKernels`' vector kernels.
@@ -122,7 +117,7 @@ enum Broadcast {
 
 /// `y[i] = f(a[i], b[map(i)])` with `b` broadcast to `a`'s shape.
 @inline(__always)
-func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+func broadcastMap<F: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
     let kind = Broadcast(a.shape, b.shape)
     let map = kind == .general ? broadcastIndex(a.shape, b.shape) : { $0 }
     return withPointer(a) { ap in withPointer(b) { bp in
@@ -155,7 +150,7 @@ func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Ten
 
 /// `a + b`, with `b` broadcast to `a`'s shape.
 public func add(_ a: Variable, _ b: Variable) -> Variable {
-    let y = broadcastMap(a.value, b.value, +)
+    let y = broadcastMap(a.value, b.value, Sum())
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
 }
 
@@ -163,19 +158,19 @@ public func add(_ a: Variable, _ b: Variable) -> Variable {
 /// kept for the backward pass, not the sum.
 public func addReLU(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "addReLU: shapes \(a.shape) and \(b.shape) differ")
-    let y = broadcastMap(a.value, b.value) { max(0, $0 + $1) }
+    let y = broadcastMap(a.value, b.value, SumReLU())
     return Variable(y, inputs: [a, b]) { dy in
-        let g = mapGradient(dy, y, y) { v, _ in v > 0 ? 1 : 0 }
+        let g = mapGradient(dy, y, ReLUMask())
         return [g, g]
     }
 }
 
 /// `a · b` element-wise, with `b` broadcast to `a`'s shape (attention gates, squeeze-excitation).
 public func multiply(_ a: Variable, _ b: Variable) -> Variable {
-    let y = broadcastMap(a.value, b.value, *)
+    let y = broadcastMap(a.value, b.value, Product())
     return Variable(y, inputs: [a, b]) { dy in
-        let da = a.requiresGradient ? broadcastMap(dy, b.value, *) : nil
-        let db = b.requiresGradient ? reduce(broadcastMap(dy, a.value, *), to: b.shape) : nil
+        let da = a.requiresGradient ? broadcastMap(dy, b.value, Product()) : nil
+        let db = b.requiresGradient ? reduce(broadcastMap(dy, a.value, Product()), to: b.shape) : nil
         return [da, db]
     }
 }

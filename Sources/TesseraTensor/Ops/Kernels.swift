@@ -21,9 +21,46 @@ func forEachChunk(_ count: Int, chunk: Int = 1 << 15, _ body: (Range<Int>) -> Vo
     Parallel.forEach(chunks) { i in body((i * chunk)..<min(count, (i + 1) * chunk)) }
 }
 
+/// Element-wise functions as types: the generic maps below are specialized for each, so the
+/// function is inlined into their loops (a closure passed down would be called per element).
+protocol UnaryElementOp { func callAsFunction(_ x: Float) -> Float }
+protocol BinaryElementOp { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+
+struct ReLU: UnaryElementOp {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { max(0, x) }
+}
+/// `x` for `x > 0`, else `slope · x`.
+struct LeakyReLU: UnaryElementOp {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : slope * x }
+}
+/// The derivative of leaky ReLU, from its input.
+struct LeakyReLUSlope: UnaryElementOp {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? 1 : slope }
+}
+/// ReLU's derivative, from its input or its output: 1 where positive, else 0.
+struct ReLUMask: UnaryElementOp {
+    @inline(__always) func callAsFunction(_ v: Float) -> Float { v > 0 ? 1 : 0 }
+}
+/// Sigmoid's derivative from its output `y`: `y · (1 − y)`.
+struct SigmoidSlope: UnaryElementOp {
+    @inline(__always) func callAsFunction(_ y: Float) -> Float { y * (1 - y) }
+}
+struct Sum: BinaryElementOp {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b }
+}
+struct Product: BinaryElementOp {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b }
+}
+/// `max(0, a + b)`.
+struct SumReLU: BinaryElementOp {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { max(0, a + b) }
+}
+
 /// `y[i] = f(x[i])` over a tensor, in parallel.
 @inline(__always)
-func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+func mapElements<F: UnaryElementOp>(_ x: Tensor, _ f: F) -> Tensor {
     x.scalars.withUnsafeBufferPointer { xs in
         let source = UnsafeSendable(xs.baseAddress!)
         return Tensor.filled(shape: x.shape) { ys in
@@ -34,6 +71,22 @@ func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
             }
         }
     }
+}
+
+/// `d[i] = dy[i] · g(v[i])` over tensors of one shape, in parallel (`v` is the op's input or
+/// output, whichever its derivative is written in).
+@inline(__always)
+func mapGradient<G: UnaryElementOp>(_ dy: Tensor, _ v: Tensor, _ g: G) -> Tensor {
+    dy.scalars.withUnsafeBufferPointer { dys in
+    v.scalars.withUnsafeBufferPointer { vs in
+        let (dp, vp) = (UnsafeSendable(dys.baseAddress!), UnsafeSendable(vs.baseAddress!))
+        return Tensor.filled(shape: dy.shape) { out in
+            let op = UnsafeSendable(out.baseAddress!)
+            forEachChunk(dy.count) { range in
+                for i in range { op.value[i] = dp.value[i] * g(vp.value[i]) }
+            }
+        }
+    } }
 }
 
 /// `kernel(x + i, y + i, count)` over a tensor's chunks, in parallel: an element-wise map done by
