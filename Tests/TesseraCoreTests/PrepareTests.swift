@@ -85,6 +85,10 @@ func files(under folder: String) throws -> [String: Data] {
     return result
 }
 
+func datasetJSON(_ out: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/dataset.json"))) as! [String: Any]
+}
+
 func manifestRows(_ out: String) throws -> [[String: String]] {
     let lines = try String(contentsOfFile: out + "/manifest.csv", encoding: .utf8).split(separator: "\n").map(String.init)
     let header = lines[0].split(separator: ",").map(String.init)
@@ -201,7 +205,7 @@ struct PrepareTests {
             }
         }
         #expect(copiesOfEmpty >= 9 && copiesOfMarked >= 3, "the case has both kinds of tile")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d.out() + "/dataset.json"))) as! [String: Any]
+        let json = try datasetJSON(d.out())
         #expect(json["class_pixel_counts"] as! [Int] == counts)
     }
 
@@ -232,7 +236,7 @@ struct PrepareTests {
             if row["copy"] != "0" && mask.contains(where: { $0 != 0 }) { warped += 1 }
         }
         #expect(warped >= 4 && counts[1] > 0 && counts[2] > 0, "the case warps labelled tiles")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d.out() + "/dataset.json"))) as! [String: Any]
+        let json = try datasetJSON(d.out())
         #expect(json["class_pixel_counts"] as! [Int] == counts)
     }
 
@@ -281,7 +285,7 @@ struct PrepareTests {
         let sizes = Dictionary(grouping: foldOf.values, by: { $0 }).mapValues(\.count).values.sorted()
         #expect(sizes == [2, 2, 3])
         #expect(rows.first { $0["source"] == "s0" }?["y"] == "-5")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d.out() + "/dataset.json"))) as! [String: Any]
+        let json = try datasetJSON(d.out())
         let counts = json["class_pixel_counts"] as! [Int]
         #expect(counts.count == 2 && counts[1] > 0)
     }

@@ -250,11 +250,10 @@ public struct DatasetPreparer: Sendable {
             image = try image.embedded(x: padLeft, y: padTop, width: canvasWidth, height: canvasHeight, extend: padExtend)
             mask = try mask?.embedded(x: padLeft, y: padTop, width: canvasWidth, height: canvasHeight, extend: .constant([0]))
         }
-        // Decode once; every tile below reads this memory. Masks are held as they are written:
-        // binary masks 0/255 (viewable), label masks as class indices; nearest-neighbour warps
-        // keep either value set.
+        // Decode once; every tile below reads this memory. Masks are held as they are written
+        // (see `maskScale`); nearest-neighbour warps keep that value set.
         image = try image.materialized()
-        if settings.classes == 2 { mask = try mask?.linear(multiply: [255], add: [0], uint8: true) }
+        if maskScale != 1 { mask = try mask?.linear(multiply: [Double(maskScale)], add: [0], uint8: true) }
         mask = try mask?.materialized()
 
         let padRight = canvasWidth - width - padLeft, padBottom = canvasHeight - height - padTop
@@ -300,6 +299,10 @@ public struct DatasetPreparer: Sendable {
         return result
     }
 
+    /// The written value of class `c` is `c · maskScale`: binary masks are written 0/255
+    /// (viewable), label masks as class indices.
+    private var maskScale: Int { settings.classes == 2 ? 255 : 1 }
+
     /// Writes one tile (and its mask, in its written form) unless resuming and both exist; records
     /// the row and the class counts, from `histogram`, the mask's.
     private func write(_ tile: Image, _ mask: Image?, histogram: [UInt64]?, name: String, row: inout ManifestRow, into result: inout PreparedSource) throws {
@@ -308,12 +311,7 @@ public struct DatasetPreparer: Sendable {
         let imagePath = output + "/" + row.file
         let maskPath = row.mask.map { output + "/" + $0 }
         if let histogram {
-            if settings.classes == 2 {
-                result.classCounts[0] += histogram[0]
-                result.classCounts[1] += histogram[255]
-            } else {
-                for c in 0..<settings.classes { result.classCounts[c] += histogram[c] }
-            }
+            for c in 0..<settings.classes { result.classCounts[c] += histogram[c * maskScale] }
         }
         let exists = FileManager.default.fileExists(atPath: imagePath)
             && (maskPath.map { FileManager.default.fileExists(atPath: $0) } ?? true)
