@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "TesseraCore", targets: ["TesseraCore"]),
+        // What a model plugin links: the model protocol, the registry types and the NN layers.
+        .library(name: "TesseraModelKit", targets: ["TesseraModelKit"]),
+        // The plugin contract, for plugin authors to run on their own models.
+        .library(name: "TesseraModelTesting", targets: ["TesseraModelTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,53 +62,70 @@ let package = Package(
             dependencies: ["TesseraTensor"],
             path: "Sources/TesseraNN"
         ),
+        // Settings: strict YAML with FILE:LINE:COLUMN errors, layered defaults ← file ← flags.
+        .target(
+            name: "TesseraSettings",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            path: "Sources/TesseraSettings"
+        ),
+        // The model contract plugins see: no libvips, no dataset code.
+        .target(
+            name: "TesseraModelKit",
+            dependencies: ["TesseraNN", "TesseraTensor"],
+            path: "Sources/TesseraModelKit"
+        ),
+        .target(
+            name: "TesseraModelTesting",
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
+            path: "Sources/TesseraModelTesting"
+        ),
         .target(
             name: "TesseraCore",
-            dependencies: ["TesseraImaging", "TesseraTensor", "TesseraNN", "CMalloc"],
+            dependencies: ["TesseraImaging", "TesseraTensor", "TesseraNN", "TesseraModelKit", "TesseraSettings", "CMalloc"],
             path: "Sources/TesseraCore"
         ),
 
         // MARK: Model plugins (one target per family)
         .target(
             name: "TesseraThreshold",
-            dependencies: ["TesseraCore", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraTensor"],
             path: "Plugins/Threshold"
         ),
 
         .target(
             name: "TesseraUNet",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
             path: "Plugins/UNet"
         ),
         .target(
             name: "TesseraMultiResUNet",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
             path: "Plugins/MultiResUNet"
         ),
         .target(
             name: "TesseraUNetPlusPlus",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor", "TesseraUNet"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor", "TesseraUNet"],
             path: "Plugins/UNetPlusPlus"
         ),
         .target(
             name: "TesseraSegNet",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
             path: "Plugins/SegNet"
         ),
         .target(
             name: "TesseraFCN",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
             path: "Plugins/FCN"
         ),
         .target(
             name: "TesseraAutoSegNet",
-            dependencies: ["TesseraCore", "TesseraNN", "TesseraTensor"],
+            dependencies: ["TesseraModelKit", "TesseraNN", "TesseraTensor"],
             path: "Plugins/AutoSegNet"
         ),
         .target(
             name: "TesseraModels",
             dependencies: [
-                "TesseraCore", "TesseraThreshold", "TesseraUNet", "TesseraMultiResUNet", "TesseraUNetPlusPlus",
+                "TesseraModelKit", "TesseraSettings", "TesseraThreshold", "TesseraUNet", "TesseraMultiResUNet", "TesseraUNetPlusPlus",
                 "TesseraSegNet", "TesseraFCN", "TesseraAutoSegNet",
             ],
             path: "Sources/TesseraModels"
@@ -114,9 +135,8 @@ let package = Package(
         .target(
             name: "TesseraCLI",
             dependencies: [
-                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "CMalloc",
+                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "TesseraModelTesting", "TesseraSettings", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/TesseraCLI"
         ),
@@ -160,9 +180,14 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "TesseraSettingsTests",
+            dependencies: ["TesseraSettings", "TesseraCore", "TesseraTestSupport"],
+            path: "Tests/TesseraSettingsTests"
         ),
         .testTarget(
             name: "TesseraCLITests",

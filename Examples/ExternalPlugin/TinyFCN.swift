@@ -1,6 +1,6 @@
 // An external model plugin: built into a shared library by scripts/build-plugin and loaded with
 // `tessera --plugin libtinyfcn.so …` or TESSERA_PLUGIN_PATH, without rebuilding Tessera.
-import TesseraCore
+import TesseraModelKit
 import TesseraNN
 import TesseraTensor
 

@@ -1,4 +1,4 @@
-import TesseraCore
+import TesseraModelKit
 import TesseraNN
 import TesseraTensor
 

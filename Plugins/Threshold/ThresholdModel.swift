@@ -1,4 +1,4 @@
-import TesseraCore
+import TesseraModelKit
 import TesseraTensor
 
 /// A baseline model that needs no training: a global threshold on luminance, fixed or chosen per

@@ -1,5 +1,5 @@
 import TesseraAutoSegNet
-import TesseraCore
+import TesseraModelKit
 import TesseraFCN
 import TesseraMultiResUNet
 import TesseraSegNet

@@ -5,6 +5,7 @@ import TesseraTensor
 import TesseraTestSupport
 @testable import TesseraCore
 @testable import TesseraModels
+import TesseraModelTesting
 
 /// Reduced configurations with each network's structure (depth, blocks, connections) but few
 /// channels, so the contract runs in seconds. Every registered trainable model needs one.
@@ -34,13 +35,6 @@ struct ContractCase: CustomTestStringConvertible, Sendable {
     var name: String
     var json: String
     var testDescription: String { "\(name) \(json.count > 60 ? String(json.prefix(60)) + "…" : json)" }
-
-    func make(classes: Int = 1, seed: UInt64 = 1) throws -> any NetworkModel {
-        var object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        object["classes"] = classes
-        let model = try builtInRegistry().entry(named: name).make(configurationJSON: JSONSerialization.data(withJSONObject: object), seed: seed)
-        return try #require(model as? any NetworkModel, "\(name) is not a NetworkModel")
-    }
 }
 
 let contractCases: [ContractCase] = contractConfigurations.sorted { $0.key < $1.key }.flatMap { name, list in
@@ -59,77 +53,38 @@ struct ModelContractTests {
         }
     }
 
-    @Test("output shape for sizes not divisible by 2^depth; sigmoid and softmax heads", arguments: contractCases)
-    func shapes(_ c: ContractCase) throws {
-        let binary = try c.make()
-        let multi = try c.make(classes: 3)
-        for (h, w) in [(16, 16), (13, 21), (1, 1), (35, 9)] {
-            let x = Tensor.uniform([2, 3, h, w], limit: 1, seed: 2)
-            let p = try binary.predict(x)
-            #expect(p.shape == [2, 1, h, w], "\(c.name) at \(h)×\(w)")
-            #expect(p.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
-            let q = try multi.predict(x)
-            #expect(q.shape == [2, 3, h, w], "\(c.name) at \(h)×\(w), 3 classes")
-            let plane = h * w
-            var worst: Float = 0
-            for b in 0..<2 { for i in 0..<plane {
-                let s = (0..<3).reduce(Float(0)) { $0 + q.scalars[(b * 3 + $1) * plane + i] }
-                worst = max(worst, abs(s - 1))
-            } }
-            #expect(worst < 1e-5, "\(c.name): class probabilities sum to 1 ± \(worst)")
-        }
-        #expect(throws: ModelError.self) { try binary.predict(Tensor(shape: [1, 2, 8, 8])) }
-    }
-
     /// Biases of convolutions that the reference architectures put directly before a batch norm
     /// (Attention U-Net's ψ convolution, as Oktay et al.'s code has it).
     static let cancelledByBatchNorm = [".psi_conv.bias"]
-    var cancelledByBatchNorm: [String] { Self.cancelledByBatchNorm }
+
+    @Test("output shape for sizes not divisible by 2^depth; sigmoid and softmax heads", arguments: contractCases)
+    func shapes(_ c: ContractCase) throws {
+        try ModelContract.shapes(builtInRegistry().entry(named: c.name), configuration: c.json)
+    }
 
     @Test("gradients reach every trainable parameter", arguments: contractCases)
     func gradients(_ c: ContractCase) throws {
-        let model = try c.make()
-        let x = Variable(Tensor.uniform([2, 3, 24, 20], limit: 1, seed: 3))
-        let y = Tensor(shape: [2, 1, 24, 20], scalars: (0..<960).map { $0 % 3 == 0 ? 1 : 0 })
-        Loss.binaryCrossEntropy(model(x, ForwardContext(training: true, seed: 4)), y).backward()
-        model.collectGradients()
-        var missing: [String] = []
-        for (name, p) in model.namedParameters where p.trainable {
-            guard let gradient = p.gradient else { missing.append(name); continue }
-            if cancelledByBatchNorm.contains(where: { name.hasSuffix($0) }) {
-                // Batch norm subtracts the batch mean right after: this bias's true gradient is 0,
-                // and what arrives is rounding noise (or exactly 0).
-                if !gradient.scalars.allSatisfy({ abs($0) < 1e-4 }) { missing.append(name + " (should be ≈ 0)") }
-            } else if !gradient.scalars.contains(where: { $0 != 0 }) {
-                missing.append(name)
-            }
-        }
-        #expect(missing.isEmpty, "\(c.name): no gradient for \(missing.prefix(8))")
-        #expect(model.parameterCount == model.trainableParameters.reduce(0) { $0 + $1.value.count })
+        try ModelContract.gradients(builtInRegistry().entry(named: c.name), configuration: c.json, cancelledByBatchNorm: Self.cancelledByBatchNorm)
     }
 
     @Test("the same seed gives the same weights; a save/load round trip gives identical outputs", arguments: contractCases)
     func checkpoints(_ c: ContractCase) throws {
-        #expect(try c.make(seed: 5).stateDictionary() == c.make(seed: 5).stateDictionary())
-        #expect(try c.make(seed: 5).stateDictionary() != c.make(seed: 6).stateDictionary())
-        let model = try c.make(seed: 7)
-        _ = model(Variable(Tensor.uniform([2, 3, 16, 16], limit: 1, seed: 8)), ForwardContext(training: true))  // move running statistics
-        let folder = try TemporaryFolder("contract")
-        try Checkpoint.save(model, to: folder.file("m.safetensors"))
-        let copy = try c.make(seed: 9)
-        try Checkpoint.load(copy, from: folder.file("m.safetensors"))
-        let x = Tensor.uniform([1, 3, 19, 12], limit: 1, seed: 10)
-        #expect(try copy.predict(x) == model.predict(x))
+        try ModelContract.checkpoints(builtInRegistry().entry(named: c.name), configuration: c.json)
     }
 
     @Test("the multiply-accumulate count equals what a forward pass at that size counts", arguments: contractCases)
     func operationCount(_ c: ContractCase) throws {
-        let model = try c.make()
-        for (h, w) in [(13, 21), (40, 24)] {
-            let counter = OperationCounter()
-            _ = model(Variable(Tensor(shape: [1, 3, h, w])), ForwardContext(training: false, counter: counter))
-            #expect(model.multiplyAccumulates(height: h, width: w) == counter.multiplyAccumulates, "\(c.name) at \(h)×\(w)")
-        }
+        try ModelContract.operationCount(builtInRegistry().entry(named: c.name), configuration: c.json)
+    }
+
+    @Test("a model that breaks the contract is caught: a wrong operation count and a parameter no gradient reaches")
+    func catchesViolations() throws {
+        var registry = ModelRegistry()
+        try registry.register(BrokenModel.self)
+        let entry = try registry.entry(named: "broken")
+        #expect(throws: ContractViolation.self) { try ModelContract.operationCount(entry, configuration: "{}") }
+        #expect(throws: ContractViolation.self) { try ModelContract.gradients(entry, configuration: "{}") }
+        try ModelContract.shapes(entry, configuration: "{}")
     }
 
     @Test("default configurations build and segment an odd-sized image", arguments: try builtInRegistry().all.map(\.name))
@@ -163,4 +118,26 @@ struct ReferenceArchitectureTests {
         let gflops = 2 * Double(try #require(model.multiplyAccumulates(height: 512, width: 512))) / 1e9
         #expect(abs(gflops - 205.8) < 0.05, "\(gflops) GFLOPs")
     }
+}
+
+/// A model that claims no multiply-accumulates and holds a parameter its forward pass never uses.
+final class BrokenModel: NetworkModel {
+    struct Configuration: Codable, Sendable, Equatable { var classes = 1 }
+    static let name = "broken"
+    static let summary = "breaks the contract on purpose"
+    static var defaultConfiguration: Configuration { Configuration() }
+    let configuration: Configuration
+    let head: Conv2d, unused: Conv2d
+
+    init(configuration: Configuration, seed: UInt64) throws {
+        self.configuration = configuration
+        head = Conv2d(3, configuration.classes, kernel: 1, seed: seed, name: "head")
+        unused = Conv2d(3, 3, kernel: 1, seed: seed, name: "unused")
+    }
+
+    var inputChannels: Int { 3 }
+    var sizeMultiple: Int { 1 }
+    var children: [(String, any Layer)] { [("head", head), ("unused", unused)] }
+    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { headProbabilities(head(x, c)) }
+    func multiplyAccumulates(height: Int, width: Int) -> Int? { 1 }
 }
