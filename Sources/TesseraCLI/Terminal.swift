@@ -1,17 +1,19 @@
 import Foundation
 import Synchronization
+import TesseraCore
 
 /// Writes a line to standard error.
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// A progress bar on a terminal; on a pipe or file, a plain line every few items.
+/// A progress bar on a terminal; on a pipe or file, a plain line every 10 % of the items.
 final class ProgressReporter: Sendable {
     private let total: Int
     private let label: String
     private let isTerminal: Bool
     private let lastLine = Mutex(-1)
+    private let start = DispatchTime.now().uptimeNanoseconds
 
     init(total: Int, label: String) {
         self.total = total
@@ -19,33 +21,44 @@ final class ProgressReporter: Sendable {
         self.isTerminal = isatty(STDERR_FILENO) != 0
     }
 
-    /// Reports that `done` of the items are finished.
-    func update(_ done: Int) {
+    /// Reports that `done` of the items are finished, with an optional short status.
+    func update(_ done: Int, detail: String? = nil) {
+        let suffix = detail.map { "  \($0)" } ?? ""
         if isTerminal {
             let width = 30
-            let filled = total == 0 ? width : done * width / total
+            let filled = total == 0 ? width : min(width, done * width / total)
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total)".utf8))
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let eta = done > 0 && done < total ? "  ETA " + duration(elapsed / Double(done) * Double(total - done)) : ""
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(label) \(bar) \(done)/\(total)\(suffix)\(eta)".utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else {
-            // Plain lines at every 10 % (and the last item), never the same line twice.
             let step = max(1, total / 10)
             let report = lastLine.withLock { last -> Bool in
                 guard (done % step == 0 || done == total) && done != last else { return false }
                 last = done
                 return true
             }
-            if report { printError("\(label): \(done)/\(total)") }
+            if report { printError("\(label): \(done)/\(total)\(suffix)") }
         }
     }
 }
 
-/// A number for a table: fixed decimals, or `nan`.
-func formatNumber(_ value: Double, digits: Int = 4) -> String {
-    value.isFinite ? String(format: "%.\(digits)f", value) : "nan"
+/// `1:05`, `12 s`.
+func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s < 60 ? "\(s) s" : s < 3600 ? String(format: "%d:%02d", s / 60, s % 60) : String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// A JSON number, or null when not finite.
-func jsonNumber(_ value: Double) -> Any {
-    value.isFinite ? value : NSNull()
+/// The progress sink of the command line: a bar per phase of at least `minimum` items (unless
+/// quiet), lines to standard error.
+func terminalProgress(quiet: Bool, minimum: Int = 1) -> ProgressSink {
+    let current = Mutex<ProgressReporter?>(nil)
+    return ProgressSink(
+        phase: { name, total in
+            current.withLock { $0 = quiet || total < minimum ? nil : ProgressReporter(total: total, label: name) }
+        },
+        advance: { done, detail in current.withLock { $0 }?.update(done, detail: detail) },
+        line: { text in printError(text) })
 }

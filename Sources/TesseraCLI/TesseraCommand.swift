@@ -34,3 +34,19 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Runs a library call, turning the library's errors into command-line errors (exit 1) with
+/// their one-line descriptions.
+func stage<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as SettingsErrors {
+        throw CLIError("\(error)")
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CLIError {
+        throw error
+    } catch {
+        throw CLIError("\(error)")
+    }
+}

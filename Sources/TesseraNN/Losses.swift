@@ -32,6 +32,17 @@ public enum Loss {
         return weightedCrossEntropy(p, y, weights)
     }
 
+    /// Cross-entropy with fixed class weights (`background`, `foreground`), averaged over every
+    /// pixel of the batch: `mean(w · −(y log p + (1 − y) log(1 − p)))`, w = `foreground` on
+    /// foreground pixels and `background` elsewhere. With the dataset's class pixel counts,
+    /// `foreground = N / N₁` and `background = N / N₀` are eq. 25–26 of 001_… taken over the
+    /// whole dataset instead of per image.
+    public static func binaryCrossEntropy(_ p: Variable, _ y: Tensor, background: Float, foreground: Float) -> Variable {
+        let n = Float(y.count)
+        let weights = Tensor(shape: y.shape, scalars: y.scalars.map { ($0 * foreground + (1 - $0) * background) / n })
+        return weightedCrossEntropy(p, y, weights)
+    }
+
     /// `Σ w · −(y log p + (1 − y) log(1 − p))`.
     static func weightedCrossEntropy(_ p: Variable, _ y: Tensor, _ w: Tensor) -> Variable {
         precondition(p.shape == y.shape && w.shape == y.shape, "loss: shapes \(p.shape) and \(y.shape) differ")
@@ -106,6 +117,60 @@ public enum Loss {
                 dp.scalars[i] = dl.scalars[0] * (fg + bg) / n
             }
             return [dp]
+        }
+    }
+
+    // MARK: Label masks (softmax heads)
+
+    /// Multi-class cross-entropy on softmax probabilities `p` (`N×K×H×W`) against class indices
+    /// `labels` (`N×1×H×W`, stored as floats): `Σ w_y · −log p_y / Σ w_y` over the pixels, as
+    /// PyTorch's `CrossEntropyLoss(weight=w)` (plain mean when `weights` is nil).
+    public static func crossEntropy(_ p: Variable, labels: Tensor, weights: [Float]? = nil) -> Variable {
+        focalCrossEntropy(p, labels: labels, gamma: 0, weights: weights)
+    }
+
+    /// Multi-class focal loss (Lin et al. 2017) on softmax probabilities:
+    /// `Σ w_y · −(1 − p_y)^γ log p_y / Σ w_y`; γ = 0 is the cross-entropy.
+    public static func focalCrossEntropy(_ p: Variable, labels: Tensor, gamma: Float = 2, weights: [Float]? = nil) -> Variable {
+        let (n, k) = (p.shape[0], p.shape[1])
+        let plane = p.shape[2] * p.shape[3]
+        precondition(labels.count == n * plane, "loss: labels \(labels.shape) do not match probabilities \(p.shape)")
+        var total = 0.0, weightSum = 0.0
+        var classOf = [Int](repeating: 0, count: n * plane)
+        for b in 0..<n {
+            for i in 0..<plane {
+                let c = min(max(Int(labels.scalars[b * plane + i]), 0), k - 1)
+                classOf[b * plane + i] = c
+                let w = Double(weights?[c] ?? 1)
+                let pc = Double(min(max(p.value.scalars[(b * k + c) * plane + i], epsilon), 1 - epsilon))
+                total -= w * pow(1 - pc, Double(gamma)) * log(pc)
+                weightSum += w
+            }
+        }
+        let norm = weightSum > 0 ? weightSum : 1
+        return Variable(Tensor(shape: [1], scalars: [Float(total / norm)]), inputs: [p]) { dl in
+            var dp = Tensor(shape: p.shape)
+            for b in 0..<n {
+                for i in 0..<plane {
+                    let c = classOf[b * plane + i]
+                    let index = (b * k + c) * plane + i
+                    let raw = p.value.scalars[index]
+                    guard raw > epsilon && raw < 1 - epsilon else { continue }
+                    let pc = Double(raw), w = Double(weights?[c] ?? 1), g = Double(gamma)
+                    // d/dp [−(1 − p)^γ log p] = γ (1 − p)^(γ−1) log p − (1 − p)^γ / p
+                    let d = (g == 0 ? 0 : g * pow(1 - pc, g - 1) * log(pc)) - pow(1 - pc, g) / pc
+                    dp.scalars[index] = dl.scalars[0] * Float(w * d / norm)
+                }
+            }
+            return [dp]
+        }
+    }
+
+    /// `Σ wᵢ · lossᵢ`: losses combined with weights (BCE + Dice of 003_…).
+    public static func weighted(_ terms: [(Float, Variable)]) -> Variable {
+        let value = terms.reduce(0.0) { $0 + Double($1.0) * Double($1.1.value.scalars[0]) }
+        return Variable(Tensor(shape: [1], scalars: [Float(value)]), inputs: terms.map(\.1)) { dl in
+            terms.map { Tensor(shape: [1], scalars: [dl.scalars[0] * $0.0]) }
         }
     }
 

@@ -3,7 +3,7 @@ import Testing
 import TesseraTestSupport
 
 /// Runs the built `tessera` binary and returns its exit status, standard output and error.
-func tessera(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+func tessera(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> (status: Int32, out: String, err: String) {
     let binary = productsDirectory.appendingPathComponent("tessera")
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
         Issue.record("tessera binary not found at \(binary.path); build it with 'swift build' first")
@@ -18,9 +18,18 @@ func tessera(_ arguments: [String], environment: [String: String] = [:]) throws 
     let outPipe = Pipe(), errPipe = Pipe()
     process.standardOutput = outPipe
     process.standardError = errPipe
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     try process.run()
+    // Both pipes are drained at once: a full standard-error pipe would otherwise block the child
+    // while this process waits for the end of its standard output.
+    nonisolated(unsafe) var errData = Data()
+    let drained = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        drained.signal()
+    }
     let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-    let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
     process.waitUntilExit()
     var out = String(decoding: outData, as: UTF8.self)
     var err = String(decoding: errData, as: UTF8.self)
@@ -114,6 +123,11 @@ struct EvaluateCLITests {
         _ = try s.folder("pred"); _ = try s.folder("truth")
         try s.pgm("truth/a.pgm", width: 16, height: 16, square)
         try s.pgm("pred/a.pgm", width: 16, height: 16) { x, y in (5..<12).contains(x) && (4..<12).contains(y) ? 255 : 0 }
+        // Output folders are not created: a typo in a path must not make folders.
+        let missing = try tessera(["evaluate", s.path + "/pred", s.path + "/truth", "--csv", s.path + "/out/m.csv"])
+        #expect(missing.status == 1 && missing.err.contains("/out does not exist"), "\(missing.err)")
+        #expect(!FileManager.default.fileExists(atPath: s.path + "/out"))
+        _ = try s.folder("out")
         let r = try tessera(["evaluate", s.path + "/pred", s.path + "/truth", "--csv", s.path + "/out/m.csv", "--json", "-"])
         #expect(r.status == 0, "\(r.err)")
         let summary = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
@@ -175,6 +189,7 @@ struct EvaluateCLITests {
         _ = try s.folder("pred"); _ = try s.folder("truth")
         try s.pgm("truth/a.pgm", width: 16, height: 16, square)
         try s.pgm("pred/a.pgm", width: 16, height: 16) { x, y in square(x, y) == 255 ? UInt8(150 + x) : UInt8(10 * (x % 12)) }
+        _ = try s.folder("charts")
         let prefix = s.path + "/charts/sweep"
         let r = try tessera(["evaluate", s.path + "/pred", s.path + "/truth", "--sweep", "--sweep-out", prefix])
         #expect(r.status == 0, "\(r.err)")
@@ -316,6 +331,12 @@ struct PluginTests {
         let benchmark = try tessera(["models", "tiny-fcn", "--plugin", library, "--benchmark", "--size", "32", "--runs", "1", "--train", "--json"])
         #expect(benchmark.status == 0, "\(benchmark.err)")
         #expect(benchmark.out.contains(#""model" : "tiny-fcn""#))
+        // The plugin runs the model contract on itself.
+        let check = try tessera(["models", "tiny-fcn", "--plugin", library, "--check", "--check-config", #"{"width":4}"#])
+        #expect(check.status == 0 && check.out.contains("tiny-fcn keeps the model contract"), "\(check.err)")
+        // A plugin named by a bare file name in the current folder is that file, not a system library.
+        let relative = try tessera(["models", "--plugin", "libtinyfcn.so"], directory: folder.path)
+        #expect(relative.status == 0 && relative.out.contains("tiny-fcn"), "\(relative.err)")
     }
 
     @Test("a duplicate name, a missing file, a non-library and a library without the entry point are clear errors")

@@ -11,14 +11,15 @@ func loadExpectedMetrics() -> [String: Any] {
     return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
 }
 
+/// The fixture set evaluated by the library verb `evaluate` runs: pairing, worker threads,
+/// failure counting and the summary.
 func evaluateFixtureSet(_ set: String, settings: EvaluationSettings) throws -> EvaluationReport {
     let root = fixtures.appendingPathComponent("metrics/\(set)")
-    let pairing = FilePairing(try ImageFolder(root.appendingPathComponent("pred").path),
-                              try ImageFolder(root.appendingPathComponent("truth").path))
-    #expect(pairing.onlyFirst.isEmpty && pairing.onlySecond.isEmpty)
-    let evaluator = PairEvaluator(settings: settings)
-    let pairs = try pairing.pairs.map { try evaluator.evaluate(name: $0.name, prediction: $0.first, truth: $0.second) }
-    return EvaluationReport(settings: settings, pairs: pairs)
+    var inputs = EvaluateInputs(predictions: root.appendingPathComponent("pred").path, truth: root.appendingPathComponent("truth").path)
+    inputs.workers = 2
+    let outcome = try EvaluateRun.run(settings: settings, inputs: inputs)
+    #expect(outcome.failures.isEmpty, "\(outcome.failures)")
+    return outcome.report
 }
 
 func counts(_ object: Any?) -> ConfusionCounts {

@@ -105,7 +105,7 @@ struct PrepareTests {
         let image = try Image(bytes: samples, width: 3, height: 2, bands: 3)
         var settings = PrepareSettings()
         settings.color = .grayWorld
-        let out = try DatasetPreparer(settings: settings, output: "", resume: false).correctColour(image).image
+        let out = try Preprocessing(bands: 3, color: settings.color).correctColour(image).image
         var means = [Double](repeating: 0, count: 3)
         for i in 0..<6 { for c in 0..<3 { means[c] += Double(samples[i * 3 + c]) / 6 } }
         let gray = means.reduce(0, +) / 3
@@ -122,7 +122,7 @@ struct PrepareTests {
         let image = try Image(uint16: samples, width: 2, height: 2, bands: 3)
         var settings = PrepareSettings()
         settings.color = .grayWorld
-        let out = try DatasetPreparer(settings: settings, output: "", resume: false).correctColour(image).image
+        let out = try Preprocessing(bands: 3, color: settings.color).correctColour(image).image
         #expect(out.format == .uint16)
         var means = [Double](repeating: 0, count: 3)
         for i in 0..<4 { for c in 0..<3 { means[c] += Double(samples[i * 3 + c]) / 4 } }

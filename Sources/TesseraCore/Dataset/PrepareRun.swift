@@ -35,16 +35,32 @@ public struct PrepareReport: Sendable {
     public var scan = DatasetScan(bands: 3, meanPixel: nil)
 }
 
+extension PrepareReport {
+    /// What was prepared, in one or two lines: sources, tiles, mean pixel, class shares.
+    public func summary(output: String, hasMasks: Bool) -> String {
+        var text = "prepared \(prepared) of \(plural(sources, "image")) into \(output): \(plural(tiles, "tile"))"
+        if kept > 0 { text += " (\(kept) kept from the interrupted run)" }
+        if let mean = scan.meanPixel {
+            text += "; mean pixel " + mean.map { String(format: "%.1f", $0 * 255) }.joined(separator: "/")
+        }
+        if tiles > 0 && hasMasks {
+            let total = max(classCounts.reduce(0, +), 1)
+            let shares = classCounts.enumerated().map { "class \($0.offset) \(String(format: "%.2f%%", 100 * Double($0.element) / Double(total)))" }
+            text += "\nclass pixels: " + shares.joined(separator: ", ")
+        }
+        return text
+    }
+}
+
 /// The `prepare` pipeline from folders to a dataset folder.
 public enum PrepareRun {
     static let stateFile = ".tessera-prepare.json"
 
     /// Runs the whole preparation. Per-source failures are collected in the report; problems that
     /// stop the run (a missing folder, an existing output) are thrown as ``InputError``.
-    public static func run(settings: PrepareSettings, inputs: PrepareInputs,
-                           phase: (@Sendable (String, Int) -> Void)? = nil,
-                           progress: (@Sendable (Int) -> Void)? = nil) throws -> PrepareReport {
+    public static func run(settings: PrepareSettings, inputs: PrepareInputs, progress: ProgressSink = .silent) throws -> PrepareReport {
         if let problem = settings.problem() { throw InputError(path: "settings", message: problem) }
+        let advance: @Sendable (Int) -> Void = { progress.advance($0, nil) }
         let imageFolder = try ImageFolder(inputs.images)
         guard !imageFolder.files.isEmpty || !imageFolder.ambiguous.isEmpty else {
             throw InputError(path: inputs.images, message: "no image files here (PNG, JPEG, TIFF, WebP, …)")
@@ -79,15 +95,15 @@ public enum PrepareRun {
         try prepareOutput(settings: settings, inputs: inputs)
 
         let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
-        phase?("scan", sources.count)
-        let (scan, scanFailures) = preparer.scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? progress : nil)
+        if settings.needsMeanPixel { progress.phase("mean pixel", sources.count) }
+        let (scan, scanFailures) = preparer.scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? advance : nil)
         report.scan = scan
         let readable = sources.filter { scanFailures[$0.name] == nil }
         report.failures += sources.compactMap { scanFailures[$0.name] }
 
         let folds = assignFolds(sources.map(\.name), folds: settings.folds, seed: settings.seed)
-        phase?("prepare", readable.count)
-        let results = Batch.map(readable, workers: inputs.workers, progress: progress) { source in
+        progress.phase("prepare", readable.count)
+        let results = Batch.map(readable, workers: inputs.workers, progress: advance) { source in
             try preparer.prepare(source, scan: scan, fold: folds[source.name] ?? 0)
         }
         var rows: [ManifestRow] = []
@@ -107,10 +123,9 @@ public enum PrepareRun {
         }
         report.tiles = rows.count
         report.rows = rows
-        let manifest = ([ManifestRow.csvHeader] + rows.map(\.csvLine)).joined(separator: "\n") + "\n"
-        try AtomicFile.write(manifest, to: inputs.output + "/manifest.csv")
+        try Manifest(rows: rows).write(to: inputs.output + "/" + DatasetFiles.manifest)
         try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: inputs.masks != nil),
-                             to: inputs.output + "/dataset.json")
+                             to: inputs.output + "/" + DatasetFiles.description)
         return report
     }
 

@@ -1,71 +1,17 @@
-/// Everything `tessera prepare` does, as one value: read from flags or a recipe, recorded in
-/// `dataset.json`. Keys are snake_case in YAML and JSON; every key is optional.
-public struct PrepareSettings: Codable, Sendable, Equatable {
-    /// Zero-padding before tiling.
-    public enum Pad: Sendable, Equatable, Codable, CustomStringConvertible {
-        /// No padding.
-        case none
-        /// To a square on the long side (000_…).
-        case square
-        /// Each side up to a multiple of N.
-        case multiple(Int)
+/// Everything `tessera prepare` does, as one value: read from a settings file, flags or a
+/// recipe's `prepare:` stage, recorded in `dataset.json`. Keys are snake_case; every key is
+/// optional.
+public struct PrepareSettings: SettingsGroup {
+    public typealias Pad = Padding
+    public typealias PadFill = TesseraCore.PadFill
+    public typealias Color = ColorConstancy
+    public typealias TileEdge = TesseraCore.TileEdge
+    public typealias Flip = FlipMode
+    public typealias AugmentFill = TesseraCore.AugmentFill
 
-        public init?(argument: String) {
-            switch argument {
-            case "none": self = .none
-            case "square": self = .square
-            default:
-                guard argument.hasPrefix("multiple:"), let n = Int(argument.dropFirst("multiple:".count)), n >= 1 else { return nil }
-                self = .multiple(n)
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .none: "none"
-            case .square: "square"
-            case .multiple(let n): "multiple:\(n)"
-            }
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let pad = Pad(argument: text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                    debugDescription: "'\(text)' is not a padding; use none, square or multiple:N"))
-            }
-            self = pad
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(description)
-        }
-    }
-
-    /// What fills padding: zero, the dataset's mean pixel, or the nearest edge pixel.
-    public enum PadFill: String, Codable, Sendable, CaseIterable { case zero, mean, edge }
-    /// Colour constancy.
-    public enum Color: String, Codable, Sendable, CaseIterable {
-        case none
-        /// Scale each channel so its mean equals the mean of the channel means (003_…).
-        case grayWorld = "gray-world"
-    }
-    /// What happens at the right and bottom edges of the tile grid.
-    public enum TileEdge: String, Codable, Sendable, CaseIterable {
-        /// The last row and column are aligned to the image edge (they overlap more).
-        case align
-        /// The image is padded so the last tile fits the regular stride.
-        case pad
-    }
-    /// Which flips augmentation may apply (each with probability ½).
-    public enum Flip: String, Codable, Sendable, CaseIterable { case none, horizontal, vertical, both }
-    /// What fills the space that rotation and shift uncover.
-    public enum AugmentFill: String, Codable, Sendable, CaseIterable { case mean, zero }
-
-    public var pad: Pad = .none
+    public var pad: Padding = .none
     public var padFill: PadFill = .zero
-    public var color: Color = .none
+    public var color: ColorConstancy = .none
     /// Tile size in pixels; 0 writes whole (padded) images instead of tiles.
     public var tileSize: Int = 512
     /// Overlap between neighbouring tiles in pixels (001_…: 100).
@@ -77,7 +23,7 @@ public struct PrepareSettings: Codable, Sendable, Equatable {
     public var rotate: Double = 45
     /// Largest shift as a fraction of the tile size, either way (001_…: 0.2).
     public var shift: Double = 0.2
-    public var flip: Flip = .both
+    public var flip: FlipMode = .both
     public var augmentFill: AugmentFill = .mean
     /// Cross-validation folds, assigned per source image (001_…: 5).
     public var folds: Int = 5
@@ -91,54 +37,69 @@ public struct PrepareSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case pad, padFill = "pad_fill", color, tileSize = "tile_size", overlap, tileEdge = "tile_edge"
-        case augment, rotate, shift, flip, augmentFill = "augment_fill", folds, seed, classes
-        case maskPolicy = "mask_policy", pngCompression = "png_compression"
-    }
+    public static var fields: [SettingField<PrepareSettings>] { [
+        .value("pad", \.pad, "Padding: none, square (to the long side), or multiple:N."),
+        .value("pad_fill", \.padFill, "What fills padding: zero, mean or edge."),
+        .value("color", \.color, "Colour constancy: none or gray-world."),
+        .value("tile_size", \.tileSize, "Tile size in pixels; 0 keeps whole images."),
+        .value("overlap", \.overlap, "Overlap between neighbouring tiles in pixels."),
+        .value("tile_edge", \.tileEdge, "At the right and bottom edges: align the last tile to the edge, or pad."),
+        .value("augment", \.augment, "Augmented copies per tile."),
+        .value("rotate", \.rotate, "Largest rotation in degrees, either way."),
+        .value("shift", \.shift, "Largest shift as a fraction of the tile, either way."),
+        .value("flip", \.flip, "Flips: none, horizontal, vertical or both."),
+        .value("augment_fill", \.augmentFill, "What fills space uncovered by augmentation: mean or zero."),
+        .value("folds", \.folds, "Cross-validation folds, per source image."),
+        .value("seed", \.seed, "Seed for augmentation and folds."),
+        .value("classes", \.classes, "2 for binary masks, N ≥ 3 for label masks."),
+        .value("mask_policy", \.maskPolicy, "Masks that are not a clean label set: refuse or repair."),
+        .value("png_compression", \.pngCompression, "zlib level of the PNG tiles, 0…9."),
+    ] }
 
-    /// The keys a settings file may use.
-    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+    /// Tiles of at most this side; larger requests are surely a typo.
+    public static let maximumTileSize = 16384
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = PrepareSettings()
-        pad = try c.decodeIfPresent(Pad.self, forKey: .pad) ?? d.pad
-        padFill = try c.decodeIfPresent(PadFill.self, forKey: .padFill) ?? d.padFill
-        color = try c.decodeIfPresent(Color.self, forKey: .color) ?? d.color
-        tileSize = try c.decodeIfPresent(Int.self, forKey: .tileSize) ?? d.tileSize
-        overlap = try c.decodeIfPresent(Int.self, forKey: .overlap) ?? d.overlap
-        tileEdge = try c.decodeIfPresent(TileEdge.self, forKey: .tileEdge) ?? d.tileEdge
-        augment = try c.decodeIfPresent(Int.self, forKey: .augment) ?? d.augment
-        rotate = try c.decodeIfPresent(Double.self, forKey: .rotate) ?? d.rotate
-        shift = try c.decodeIfPresent(Double.self, forKey: .shift) ?? d.shift
-        flip = try c.decodeIfPresent(Flip.self, forKey: .flip) ?? d.flip
-        augmentFill = try c.decodeIfPresent(AugmentFill.self, forKey: .augmentFill) ?? d.augmentFill
-        folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? d.folds
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? d.classes
-        maskPolicy = try c.decodeIfPresent(MaskPolicy.self, forKey: .maskPolicy) ?? d.maskPolicy
-        pngCompression = try c.decodeIfPresent(Int.self, forKey: .pngCompression) ?? d.pngCompression
+    public func problems() -> [(key: String, message: String)] {
+        var found: [(String, String)] = []
+        if case .multiple(let n) = pad, !(2...Self.maximumTileSize).contains(n) {
+            found.append(("pad", "pad multiple:N needs N in 2…\(Self.maximumTileSize), got \(n)"))
+        }
+        if tileSize != 0 && !(8...Self.maximumTileSize).contains(tileSize) {
+            found.append(("tile_size", "tile_size must be 0 (no tiles) or lie in 8…\(Self.maximumTileSize), got \(tileSize)"))
+        }
+        if tileSize > 0 && !(0..<tileSize).contains(overlap) {
+            found.append(("overlap", "overlap must lie in 0…\(tileSize - 1) for tiles of \(tileSize), got \(overlap)"))
+        }
+        if !(0...1000).contains(augment) { found.append(("augment", "augment must lie in 0…1000 copies, got \(augment)")) }
+        if !(0...180).contains(rotate) { found.append(("rotate", "rotate must lie in 0…180 degrees, got \(rotate)")) }
+        if !(0...1).contains(shift) { found.append(("shift", "shift must lie in 0…1 (a fraction of the tile), got \(shift)")) }
+        if !(1...1000).contains(folds) { found.append(("folds", "folds must lie in 1…1000, got \(folds)")) }
+        if !(2...256).contains(classes) { found.append(("classes", "classes must lie in 2…256, got \(classes)")) }
+        if !(0...9).contains(pngCompression) { found.append(("png_compression", "png_compression must lie in 0…9, got \(pngCompression)")) }
+        return found
     }
 
     /// The first problem with these settings, as a sentence naming the setting, or nil.
-    public func problem() -> String? {
-        if case .multiple(let n) = pad, n < 2 { return "pad multiple:N needs N ≥ 2" }
-        if tileSize != 0 && tileSize < 8 { return "tile_size must be 0 (no tiles) or at least 8, got \(tileSize)" }
-        if tileSize > 0 && !(0..<tileSize).contains(overlap) {
-            return "overlap must lie in 0…\(tileSize - 1) for tiles of \(tileSize), got \(overlap)"
-        }
-        if !(0...1000).contains(augment) { return "augment must lie in 0…1000 copies, got \(augment)" }
-        if !(rotate.isFinite && (0...180).contains(rotate)) { return "rotate must lie in 0…180 degrees, got \(rotate)" }
-        if !(shift.isFinite && (0...1).contains(shift)) { return "shift must lie in 0…1 (a fraction of the tile), got \(shift)" }
-        if folds < 1 { return "folds must be at least 1, got \(folds)" }
-        if !(2...256).contains(classes) { return "classes must lie in 2…256, got \(classes)" }
-        if !(0...9).contains(pngCompression) { return "png_compression must lie in 0…9, got \(pngCompression)" }
-        return nil
-    }
+    public func problem() -> String? { problems().first?.message }
 
     /// True when a first pass must compute the dataset's mean pixel.
     public var needsMeanPixel: Bool {
         padFill == .mean || (augment > 0 && augmentFill == .mean)
     }
+
+    /// The written value of class `c` is `c · maskScale`: binary masks are written 0/255
+    /// (viewable), label masks as class indices.
+    public var maskScale: Int { classes == 2 ? 255 : 1 }
+
+    /// The augmentation of the copies.
+    public var augmentation: Augmentation {
+        Augmentation(rotate: rotate, shift: shift, flip: flip, fill: augmentFill)
+    }
+
+    /// The tiles, or nil for whole images.
+    public var tiling: Tiling? {
+        tileSize > 0 ? Tiling(size: tileSize, overlap: overlap, edge: tileEdge) : nil
+    }
 }
+
+extension MaskPolicy: SettingsScalar {}

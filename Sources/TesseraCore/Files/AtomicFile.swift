@@ -3,12 +3,16 @@ import Foundation
 /// Writes files under a temporary name in the destination folder and renames them into place, so
 /// an interrupted run never leaves a half-written file.
 public enum AtomicFile {
-    /// Writes `data` to `path` atomically, creating the parent folder if needed.
+    /// Writes `data` to `path` atomically. The parent folder must exist: a path with a typo never
+    /// creates folders the user did not ask for.
     public static func write(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputError(path: path, message: "cannot write: the folder \(folder.path) does not exist")
+        }
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())")
             try data.write(to: temporary)
             if rename(temporary.path, url.path) != 0 {

@@ -96,7 +96,7 @@ public enum Metric: String, Sendable, CaseIterable, Codable {
 /// - `skip`: images whose ground truth is empty (for the class) are left out of every metric,
 ///   per-image, mean and pooled; what is still undefined after that (the precision of an empty
 ///   prediction) is treated as `nan`.
-public enum EmptyPolicy: String, Sendable, CaseIterable, Codable {
+public enum EmptyPolicy: String, Sendable, CaseIterable, Codable, SettingsScalar {
     case nan, one, zero, skip
 
     var substitute: Double {

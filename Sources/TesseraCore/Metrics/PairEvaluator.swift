@@ -1,27 +1,6 @@
 import Foundation
 import TesseraImaging
 
-/// How masks are compared.
-public struct EvaluationSettings: Sendable, Codable, Equatable {
-    /// A probability above this is foreground (0…1; default 0.5, as in 001_…).
-    public var threshold: Double = 0.5
-    /// 2 for binary masks; N ≥ 3 for label masks holding class indices `0..<N`.
-    public var classes: Int = 2
-    /// What a metric with a zero denominator is worth.
-    public var emptyPolicy: EmptyPolicy = .nan
-    /// Leave class 0 out of the mean over classes (label masks; 000_… excludes background).
-    public var ignoreBackground: Bool = false
-    /// What to do with masks that are not a clean label set.
-    public var maskPolicy: MaskPolicy = .refuse
-    /// Also count at the thresholds 0.00, 0.01, …, 1.00 (binary masks).
-    public var sweep: Bool = false
-
-    public init() {}
-
-    /// The thresholds of a sweep: 0.00, 0.01, …, 1.00.
-    public static let sweepSteps = 100
-}
-
 /// The comparison of one prediction with its ground truth.
 public struct PairEvaluation: Sendable {
     public var name: String

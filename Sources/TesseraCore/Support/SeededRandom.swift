@@ -33,27 +33,6 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     public mutating func coin() -> Bool { next() >> 63 == 1 }
 }
 
-/// The random parameters of one augmented copy.
-public struct AugmentationParameters: Sendable, Equatable {
-    public var rotation: Double
-    public var shiftX: Double
-    public var shiftY: Double
-    public var flipHorizontal: Bool
-    public var flipVertical: Bool
-
-    /// Draws the parameters of copy `copy` of tile `tile` of `source`, for a tile of
-    /// `width × height` pixels (shifts are whole pixels, up to `shift` × the side).
-    public init(settings: PrepareSettings, source: String, tile: Int, copy: Int, width: Int, height: Int) {
-        var rng = SeededRandom(seed: settings.seed, source, tile, copy)
-        rotation = rng.symmetric(settings.rotate)
-        shiftX = rng.symmetric(settings.shift * Double(width)).rounded()
-        shiftY = rng.symmetric(settings.shift * Double(height)).rounded()
-        let h = rng.coin(), v = rng.coin()
-        flipHorizontal = (settings.flip == .horizontal || settings.flip == .both) && h
-        flipVertical = (settings.flip == .vertical || settings.flip == .both) && v
-    }
-}
-
 /// Assigns sources to cross-validation folds: a seeded shuffle, then round robin, so folds differ
 /// in size by at most one source and every tile of a source is in its source's fold.
 public func assignFolds(_ sources: [String], folds: Int, seed: UInt64) -> [String: Int] {

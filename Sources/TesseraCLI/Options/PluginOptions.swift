@@ -11,14 +11,6 @@ struct PluginOptions: ParsableArguments {
 
     /// The built-in models, then those of `TESSERA_PLUGIN_PATH`, then those of `--plugin`.
     func registry() throws -> ModelRegistry {
-        var registry = try builtInRegistry()
-        for path in PluginLoader.environmentPaths() + paths {
-            do {
-                try PluginLoader.load(path, into: &registry)
-            } catch let error as PluginError {
-                throw CLIError("\(error)")
-            }
-        }
-        return registry
+        try stage { try ModelCatalog.load(pluginPaths: paths) }
     }
 }

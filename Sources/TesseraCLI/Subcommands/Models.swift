@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TesseraCore
+import TesseraModelTesting
 import TesseraModels
 import TesseraTensor
 
@@ -55,10 +56,18 @@ struct Models: ParsableCommand {
     @Option(help: "Threads for the benchmark (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Run the model contract (shapes, gradients, checkpoints, operation count) on the model named NAME; for plugin authors.")
+    var check = false
+
+    @Option(help: ArgumentHelp("The configuration --check builds the model with (a partial JSON object; small widths keep it fast).", valueName: "json"))
+    var checkConfig = "{}"
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
         if benchmark && name == nil { throw ValidationError("--benchmark needs a model NAME (see 'tessera models')") }
+        if check && name == nil { throw ValidationError("--check needs a model NAME (see 'tessera models')") }
+        if check && benchmark { throw ValidationError("--check and --benchmark exclude each other") }
         if !benchmark && (train || threads != nil) { throw ValidationError("--train and --threads go with --benchmark") }
         guard (1...8192).contains(size) else { throw ValidationError("--size must lie in 1…8192, got \(size)") }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch must lie in 1…1024, got \(batch)") }
@@ -72,12 +81,17 @@ struct Models: ParsableCommand {
         if let name {
             let entry: ModelRegistry.Entry
             do {
-                entry = try registry.entry(named: name)
+                entry = try registry.model(named: name)
             } catch {
                 throw CLIError("\(error)")
             }
             if benchmark {
                 try runBenchmark(entry)
+                return
+            }
+            if check {
+                try stage { try ModelContract.verify(entry, configuration: checkConfig) }
+                print("\(entry.name) keeps the model contract: shapes, gradients, checkpoints, operation count")
                 return
             }
             if json {
@@ -142,10 +156,4 @@ struct Models: ParsableCommand {
             print(line)
         }
     }
-}
-
-/// Pretty-printed JSON with sorted keys.
-func jsonString(_ object: Any) throws -> String {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    return String(decoding: data, as: UTF8.self)
 }

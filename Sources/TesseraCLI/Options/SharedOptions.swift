@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import TesseraCore
+
+/// `--threads N`: worker threads.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Worker threads (default: one more than the cores for file batches; the cores for networks).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must lie in 1…1024, got \(threads)") }
+    }
+}
+
+/// `-q, --quiet`.
+struct QuietOption: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Do not print notes or progress.")
+    var quiet = false
+}
+
+/// `--config FILE` and `--set key=value`: settings laid over the defaults, flags laid over both.
+struct SettingsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A YAML file of settings (the keys listed above).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set one setting (key=value); repeatable, applied after --config and the flags.", valueName: "key=value"))
+    var assignments: [String] = []
+
+    /// The settings: defaults, then the file, then `flags` (key → value as typed), then `--set`.
+    func layered<S: SettingsGroup>(_ type: S.Type, flags: FlagValues, base: S = S()) throws -> S {
+        var layered = LayeredSettings<S>(base)
+        if let config {
+            do {
+                layered.apply(try SettingsDocument.load(config))
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
+        for item in flags.items { layered.apply(key: item.key, .scalar(item.text, from: item.flag)) }
+        for assignment in assignments { layered.apply(assignment: assignment) }
+        do {
+            return try layered.validated()
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// The flags a user gave, as settings keys and their text, for ``SettingsOptions/layered(_:flags:base:)``.
+struct FlagValues {
+    var items: [(key: String, flag: String, text: String)] = []
+
+    /// Records `value` for `key` (flag `--key-with-dashes`) when it was given.
+    mutating func add(_ key: String, _ value: (some CustomStringConvertible)?) {
+        guard let value else { return }
+        items.append((key, "--" + key.replacingOccurrences(of: "_", with: "-"), "\(value)"))
+    }
+
+    mutating func add<E: RawRepresentable>(_ key: String, _ value: E?) where E.RawValue == String {
+        add(key, value?.rawValue)
+    }
+
+    mutating func add(_ key: String, flag value: Bool) {
+        if value { add(key, "true") }
+    }
+}
+
+extension PadFill: ExpressibleByArgument {}
+extension ColorConstancy: ExpressibleByArgument {}
+extension TileEdge: ExpressibleByArgument {}
+extension FlipMode: ExpressibleByArgument {}
+extension AugmentFill: ExpressibleByArgument {}
+extension EmptyPolicy: ExpressibleByArgument {}
+extension MaskPolicy: ExpressibleByArgument {}
