@@ -44,20 +44,15 @@ final class ProgressReporter: Sendable {
     }
 }
 
-/// `1:05`, `12 s`.
-func duration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    return s < 60 ? "\(s) s" : s < 3600 ? String(format: "%d:%02d", s / 60, s % 60) : String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
-}
-
 /// The progress sink of the command line: a bar per phase of at least `minimum` items (unless
-/// quiet), lines to standard error.
-func terminalProgress(quiet: Bool, minimum: Int = 1) -> ProgressSink {
+/// quiet), lines to standard error. With `batchLines` off, a batch job (standard error not a
+/// terminal) gets only the lines, not the phases' counts.
+func terminalProgress(quiet: Bool, minimum: Int = 1, batchLines: Bool = true) -> ProgressSink {
     let current = Mutex<ProgressReporter?>(nil)
+    let showPhases = batchLines || isatty(STDERR_FILENO) != 0
     return ProgressSink(
         phase: { name, total in
-            current.withLock { $0 = quiet || total < minimum ? nil : ProgressReporter(total: total, label: name) }
+            current.withLock { $0 = quiet || total < minimum || !showPhases ? nil : ProgressReporter(total: total, label: name) }
         },
         advance: { done, detail in current.withLock { $0 }?.update(done, detail: detail) },
         line: { text in printError(text) })

@@ -1,6 +1,5 @@
 import Foundation
 import TesseraModelKit
-import TesseraSettings
 
 /// Assembles the registry a command or recipe uses: the built-in models, then the plugins of
 /// `TESSERA_PLUGIN_PATH`, then the plugin libraries given explicitly (`--plugin`, a recipe's
@@ -15,17 +14,5 @@ public enum ModelCatalog {
             try PluginLoader.load(path, into: &registry)
         }
         return registry
-    }
-}
-
-extension ModelRegistry {
-    /// The model called `name`; an unknown name is an error that lists the known ones and
-    /// suggests the nearest.
-    public func model(named name: String) throws -> Entry {
-        do {
-            return try entry(named: name)
-        } catch RegistryError.unknown(let name, let known, _) {
-            throw RegistryError.unknown(name, known: known, suggestion: nearest(name, in: known))
-        }
     }
 }

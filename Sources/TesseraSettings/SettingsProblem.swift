@@ -92,8 +92,8 @@ public func nearest(_ word: String, in candidates: [String]) -> String? {
         }
         return row[b.count]
     }
-    let normalized = word.lowercased().replacingOccurrences(of: "-", with: "_")
-    let scored = candidates.map { ($0, distance(Array(normalized), Array($0.lowercased()))) }.min { $0.1 < $1.1 }
+    func normalized(_ s: String) -> [Character] { Array(s.lowercased().replacingOccurrences(of: "-", with: "_")) }
+    let scored = candidates.map { ($0, distance(normalized(word), normalized($0))) }.min { $0.1 < $1.1 }
     guard let (candidate, d) = scored, d <= max(2, word.count / 3) else { return nil }
     return candidate
 }

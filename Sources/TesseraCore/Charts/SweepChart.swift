@@ -34,7 +34,7 @@ public struct SweepChart: Sendable {
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
             viewBox="0 0 \(Int(width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
             <rect width="100%" height="100%" fill="white"/>
-            <text x="\(f(left))" y="30" font-size="17" font-weight="bold">\(escape(title))</text>\n
+            <text x="\(f(left))" y="30" font-size="17" font-weight="bold">\(escapeXML(title))</text>\n
             """
         for i in 0...10 {
             let v = Double(i) / 10
@@ -78,10 +78,5 @@ public struct SweepChart: Sendable {
         }
         s += "</svg>\n"
         return s
-    }
-
-    private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;")
     }
 }

@@ -27,6 +27,18 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes the temporary files an interrupted writer left in `folder` (`.NAME.partial-PID`),
+    /// so a resumed run leaves no debris. Returns how many there were.
+    @discardableResult
+    public static func removeLeftovers(in folder: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.contains(".partial-") {
+            if (try? FileManager.default.removeItem(atPath: folder + "/" + name)) != nil { removed += 1 }
+        }
+        return removed
+    }
+
     /// Writes `text` (UTF-8) to `path` atomically.
     public static func write(_ text: String, to path: String) throws {
         try write(Data(text.utf8), to: path)

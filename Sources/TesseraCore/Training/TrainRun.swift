@@ -1,0 +1,293 @@
+import Foundation
+import TesseraImaging
+import TesseraNN
+import TesseraTensor
+
+/// Where `train` reads and writes.
+public struct TrainInputs: Sendable {
+    /// A dataset folder written by `tessera prepare`.
+    public var dataset: String
+    /// The run folder: `settings.yaml`, `fold-K/` (checkpoints, metrics, charts), curves.
+    public var output: String
+    public var resume = false
+    public var overwrite = false
+    /// The folder relative paths in the settings (`model_config`, `init`) are resolved against.
+    public var baseFolder: String?
+
+    public init(dataset: String, output: String) {
+        self.dataset = dataset
+        self.output = output
+    }
+}
+
+/// One trained fold.
+public struct FoldOutcome: Sendable {
+    /// `0`, `1`, … or `none`.
+    public var fold: String
+    public var folder: String
+    /// Epochs completed, and the best of them by the monitored value.
+    public var epochs: Int
+    public var bestEpoch: Int
+    public var best: Double?
+    /// The best epoch's record (losses, validation metrics).
+    public var bestRecord: EpochRecord?
+    public var stoppedEarly: Bool
+    /// The epoch an interrupted run was resumed from, if it was.
+    public var resumedFrom: Int?
+}
+
+/// What a `train` run did.
+public struct TrainReport: Sendable {
+    public var output: String
+    public var model: String
+    public var parameters: Int
+    public var folds: [FoldOutcome]
+    public var settings: TrainSettings
+    /// Charts written: the curves of every fold, and validation samples.
+    public var charts: [String]
+}
+
+/// One epoch, as a line of `metrics.jsonl`.
+public struct EpochRecord: Sendable, Codable, Equatable {
+    public var epoch: Int
+    public var step: Int
+    public var lr: Double
+    public var loss: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    public var validationLoss: Double?
+    /// Validation metrics over the held-out tiles: pooled (micro) and mean over tiles (macro).
+    public var validation: [String: Double]?
+    public var validationMacro: [String: Double]?
+    public var best: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, lr, loss, seconds, best
+        case imagesPerSecond = "images_per_s", validationLoss = "val_loss", validation = "val", validationMacro = "val_macro"
+    }
+}
+
+/// Why training stopped before its end.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// The `train` pipeline: a prepared dataset in, checkpoints that `segment` can use out.
+public enum TrainRun {
+    public static let settingsFile = "settings.yaml"
+
+    public static func run(settings: TrainSettings, inputs: TrainInputs, registry: ModelRegistry,
+                           progress: ProgressSink = .silent) throws -> TrainReport {
+        try settings.validatedOrThrow()
+        let dataset = try PreparedDataset.open(inputs.dataset)
+        guard let classes = dataset.classes else {
+            throw InputError(path: inputs.dataset, message: "has no masks: prepare it with --masks to train on it")
+        }
+        let plan = try TrainingPlan(settings: settings, dataset: dataset, registry: registry, baseFolder: inputs.baseFolder, classes: classes)
+        let folds: [Int?]
+        switch settings.fold {
+        case .auto: folds = [dataset.settings.folds > 1 ? 0 : nil]
+        case .none: folds = [nil]
+        case .all:
+            guard dataset.settings.folds > 1 else {
+                throw InputError(path: inputs.dataset, message: "has one fold, so there is nothing to hold out: train with --fold none, or prepare with --folds K")
+            }
+            folds = (0..<dataset.settings.folds).map { $0 }
+        case .one(let k):
+            guard k < dataset.settings.folds else {
+                throw InputError(path: inputs.dataset, message: "has no fold \(k): its folds are 0…\(dataset.settings.folds - 1) (or train with --fold none)")
+            }
+            folds = [k]
+        }
+        try prepareOutput(settings: settings, plan: plan, inputs: inputs)
+        if let threads = settings.threads { Parallel.setThreads(threads) }
+        var outcomes: [FoldOutcome] = []
+        for fold in folds {
+            outcomes.append(try FoldTrainer(plan: plan, fold: fold, output: inputs.output, resume: inputs.resume, progress: progress).run())
+        }
+        var charts = [inputs.output + "/curves.svg", inputs.output + "/curves.png"]
+        let records = try outcomes.map { ($0.fold, try readRecords($0.folder)) }
+        let svg = TrainingCurves.svg(model: plan.entry.name, folds: records, monitor: settings.monitor)
+        try AtomicFile.write(svg, to: charts[0])
+        try Image.renderSVG(svg).save(to: charts[1])
+        if let first = outcomes.first, FileManager.default.fileExists(atPath: first.folder + "/samples.png") {
+            try? FileManager.default.removeItem(atPath: inputs.output + "/samples.png")
+            try FileManager.default.copyItem(atPath: first.folder + "/samples.png", toPath: inputs.output + "/samples.png")
+            charts.append(inputs.output + "/samples.png")
+        }
+        return TrainReport(output: inputs.output, model: plan.entry.name, parameters: plan.parameters, folds: outcomes,
+                           settings: settings, charts: charts)
+    }
+
+    /// Creates the run folder, or checks that an existing one may be used: `--resume` needs the
+    /// same settings (`epochs` may grow), `--overwrite` starts again.
+    static func prepareOutput(settings: TrainSettings, plan: TrainingPlan, inputs: TrainInputs) throws {
+        let fm = FileManager.default
+        let out = inputs.output
+        let settingsPath = out + "/" + settingsFile
+        let written = plan.settingsYAML(dataset: inputs.dataset)
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw InputError(path: out, message: "exists and is not a folder") }
+            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
+            if !contents.isEmpty {
+                if inputs.resume {
+                    guard let previous = fm.contents(atPath: settingsPath).map({ String(decoding: $0, as: UTF8.self) }) else {
+                        throw InputError(path: out, message: "holds no training run to resume (\(settingsFile) is missing); use --overwrite to start again")
+                    }
+                    AtomicFile.removeLeftovers(in: out)
+                    for item in contents where item.hasPrefix("fold-") || item == "full" { AtomicFile.removeLeftovers(in: out + "/" + item) }
+                    let differences = settingsDifferences(previous, written, ignoring: ["epochs"])
+                    guard differences.isEmpty else {
+                        throw InputError(path: settingsPath, message: "the run was started with other settings: "
+                            + differences.joined(separator: "; ") + "; resume with the same ones, or use --overwrite")
+                    }
+                } else if inputs.overwrite {
+                    for item in contents where item.hasPrefix("fold-") || item == "full" || ["settings.yaml", "curves.svg", "curves.png", "samples.png", "summary.csv", "summary.json"].contains(item) {
+                        try? fm.removeItem(atPath: out + "/" + item)
+                    }
+                } else {
+                    throw InputError(path: out, message: "already holds a training run; pass --resume to continue it, or --overwrite to start again")
+                }
+            }
+        } else {
+            do {
+                try fm.createDirectory(atPath: out, withIntermediateDirectories: false)
+            } catch {
+                throw InputError(path: out, message: "cannot create the run folder: \(error.localizedDescription) (does its parent folder exist?)")
+            }
+        }
+        try AtomicFile.write(written, to: settingsPath)
+    }
+
+    /// `key: old → new` for every line that differs between two settings files.
+    static func settingsDifferences(_ old: String, _ new: String, ignoring: Set<String>) -> [String] {
+        func lines(_ text: String) -> [String: String] {
+            var out: [String: String] = [:]
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix(" ") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                out[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return out
+        }
+        let (a, b) = (lines(old), lines(new))
+        return Set(a.keys).union(b.keys).subtracting(ignoring).sorted().compactMap { key in
+            a[key] == b[key] ? nil : "\(key): \(a[key] ?? "(unset)") → \(b[key] ?? "(unset)")"
+        }
+    }
+
+    /// The epochs recorded in `folder/metrics.jsonl`.
+    public static func readRecords(_ folder: String) throws -> [EpochRecord] {
+        guard let data = FileManager.default.contents(atPath: folder + "/metrics.jsonl") else { return [] }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
+            do {
+                return try decoder.decode(EpochRecord.self, from: Data(line.utf8))
+            } catch {
+                throw InputError(path: folder + "/metrics.jsonl", message: "a line is not an epoch record: \(line.prefix(80))")
+            }
+        }
+    }
+}
+
+extension TrainSettings {
+    func validatedOrThrow() throws {
+        let found = problems()
+        guard found.isEmpty else {
+            throw SettingsErrors(found.map { SettingsProblem(.defaultValue, key: $0.key, $0.message) })
+        }
+    }
+}
+
+/// What a run trains, worked out once before any work: the model's entry and configuration,
+/// the loss, and the checkpoints' description of the data.
+struct TrainingPlan: @unchecked Sendable {
+    let settings: TrainSettings
+    let dataset: PreparedDataset
+    let entry: ModelRegistry.Entry
+    /// The model's full configuration, as JSON.
+    let configuration: String
+    let loss: TrainingLoss
+    let classes: Int
+    let parameters: Int
+    let initWeights: [String: Tensor]?
+
+    init(settings: TrainSettings, dataset: PreparedDataset, registry: ModelRegistry, baseFolder: String?, classes: Int) throws {
+        self.settings = settings
+        self.dataset = dataset
+        self.classes = classes
+        entry = try registry.model(named: settings.model)
+        // Defaults ← model_config ← model_option; input channels and classes follow the dataset.
+        var layers: [[String: Any]] = []
+        if let config = settings.modelConfig {
+            do {
+                layers.append(try config.resolved(relativeTo: baseFolder).dictionary)
+            } catch let problem as SettingsProblem {
+                throw InputError(path: "model_config", message: problem.message)
+            }
+        }
+        var options: [String: Any] = [:]
+        for option in settings.modelOptions {
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            let json = try? JSONSerialization.jsonObject(with: Data(parts[1].utf8), options: [.fragmentsAllowed])
+            options[parts[0]] = json ?? parts[1]
+        }
+        layers.append(options)
+        var merged = try ModelRegistry.configuration(entry, layers: layers)
+        let wantedClasses = classes == 2 ? 1 : classes
+        for (key, wanted, what) in [("input_channels", dataset.bands, "bands"), ("classes", wantedClasses, "classes")] where merged[key] != nil {
+            let given = layers.contains { $0[key] != nil }
+            if given, (merged[key] as? Int) != wanted {
+                throw InputError(path: dataset.path, message: "has \(what == "bands" ? "\(dataset.bands)-band tiles" : classes == 2 ? "binary masks (one sigmoid output)" : "\(classes) classes"); "
+                    + "the model configuration sets \(key) to \(merged[key]!), which does not fit: leave \(key) out, and it follows the dataset")
+            }
+            merged[key] = wanted
+        }
+        let data = try JSONSerialization.data(withJSONObject: merged, options: [.sortedKeys])
+        configuration = String(decoding: data, as: UTF8.self)
+        let probe = try entry.make(configurationJSON: data, seed: settings.seed)
+        guard let network = probe as? any NetworkModel else {
+            throw InputError(path: settings.model, message: "model \(entry.name) has nothing to train; pick a network (see 'tessera models')")
+        }
+        parameters = network.parameterCount
+        loss = try TrainingLoss(settings: settings, classes: classes, classPixelCounts: dataset.classPixelCounts, dataset: dataset.path)
+        if let initFrom = settings.initFrom {
+            let path = initFrom.hasPrefix("/") || baseFolder == nil ? initFrom : baseFolder! + "/" + initFrom
+            guard let bytes = FileManager.default.contents(atPath: path) else {
+                throw InputError(path: path, message: "cannot read the weights to start from (init)")
+            }
+            do {
+                initWeights = try Safetensors.decode(bytes).tensors
+            } catch {
+                throw InputError(path: path, message: "\(error)")
+            }
+        } else {
+            initWeights = nil
+        }
+    }
+
+    /// A fresh network, initialized from the seed.
+    func makeNetwork() throws -> any NetworkModel {
+        try entry.make(configurationJSON: Data(configuration.utf8), seed: settings.seed) as! any NetworkModel
+    }
+
+    /// `RUN/settings.yaml`: the effective settings, replayable with `tessera train --config`.
+    func settingsYAML(dataset path: String) -> String {
+        var lines = ["# tessera \(TesseraVersion.string) train: the effective settings of this run",
+                     "# dataset: \(path)", "# model configuration: \(configuration)"]
+        if case .map(let members) = settings.settingsValue {
+            for member in members { lines += member.value.yamlLines(key: member.key) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The description checkpoints carry.
+    func info(epoch: Int, fold: String, metrics: String?) -> CheckpointInfo {
+        CheckpointInfo(model: entry.name, configuration: configuration, classes: classes, preprocessing: dataset.preprocessing,
+                       tiling: dataset.settings.tiling, maskScale: dataset.settings.maskScale, threshold: settings.threshold,
+                       epoch: epoch, fold: fold, metrics: metrics)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TesseraTensor
+import TesseraTestSupport
+
+@Suite("tessera train", .serialized)
+struct TrainCLITests {
+    /// Four gray images with bright blocks and their masks, prepared into 16-pixel tiles with
+    /// augmented copies (so an epoch lasts long enough to be interrupted), two folds.
+    func dataset(augment: Int = 3) throws -> CLIScratch {
+        let s = try CLIScratch()
+        _ = try s.folder("images"); _ = try s.folder("masks")
+        for (n, name) in ["a", "b", "c", "d"].enumerated() {
+            func inside(_ x: Int, _ y: Int) -> Bool { (8 + n..<20 + n).contains(x) && (6..<14 + n).contains(y) }
+            try s.pgm("images/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 220 : UInt8(40 + (x * 7 + y * 3) % 50) }
+            try s.pgm("masks/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 255 : 0 }
+        }
+        let r = try tessera(["prepare", s.path + "/images", "--masks", s.path + "/masks", "--out", s.path + "/data",
+                             "--tile-size", "16", "--overlap", "4", "--augment", "\(augment)", "--folds", "2", "-q"])
+        try #require(r.status == 0, "\(r.err)")
+        return s
+    }
+
+    let common = ["--model", "unet-bn", "--model-config", #"{"channels":[4,6]}"#, "--batch-size", "4", "--threads", "2", "--lr", "0.01"]
+
+    func tensors(_ path: String) throws -> [String: Tensor] {
+        try Safetensors.decode(Data(contentsOf: URL(fileURLWithPath: path))).tensors
+    }
+
+    @Test("killed with SIGKILL during an epoch and resumed, a run ends with weights bit-identical to an uninterrupted one, and no debris")
+    func killAndResume() throws {
+        let s = try dataset(augment: 24)
+        let whole = try tessera(["train", s.path + "/data", "--out", s.path + "/whole", "--epochs", "4"] + common)
+        try #require(whole.status == 0, "\(whole.err)")
+        // In a batch job (stderr not a terminal), one plain line per epoch.
+        #expect(whole.err.split(separator: "\n").filter { $0.hasPrefix("fold 0 epoch") }.count == 4, "\(whole.err)")
+
+        let binary = productsDirectory.appendingPathComponent("tessera")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["train", s.path + "/data", "--out", s.path + "/parts", "--epochs", "4"] + common
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Kill it as soon as its first epoch's checkpoint is written: it is then in epoch 2.
+        let last = s.path + "/parts/fold-0/last.safetensors"
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: last) { usleep(2000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run ended before it could be interrupted")
+
+        let resumed = try tessera(["train", s.path + "/data", "--out", s.path + "/parts", "--epochs", "4", "--resume"] + common)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.err.contains("resuming after epoch"), "\(resumed.err)")
+        #expect(try tensors(s.path + "/whole/fold-0/last.safetensors") == tensors(s.path + "/parts/fold-0/last.safetensors"))
+        #expect(try tensors(s.path + "/whole/fold-0/best.safetensors") == tensors(s.path + "/parts/fold-0/best.safetensors"))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: s.path + "/parts/fold-0").filter { $0.contains(".partial-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("--summary reports mean ± std over the folds and writes CSV and JSON")
+    func summary() throws {
+        let s = try dataset()
+        let r = try tessera(["train", s.path + "/data", "--out", s.path + "/run", "--epochs", "1", "--fold", "all"] + common)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("fold 0: 1 epochs") && r.out.contains("fold 1: 1 epochs"), "\(r.out)")
+        let summary = try tessera(["train", "--summary", s.path + "/run"])
+        #expect(summary.status == 0, "\(summary.err)")
+        #expect(summary.out.contains("mean") && summary.out.contains("± std") && summary.out.contains("2 folds"), "\(summary.out)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.path + "/run/summary.json"))) as? [String: Any]
+        #expect((json?["folds"] as? [Any])?.count == 2)
+        let yaml = try String(contentsOfFile: s.path + "/run/settings.yaml", encoding: .utf8)
+        #expect(yaml.contains("fold: all") && yaml.contains("model: unet-bn"))
+        // The settings file replays the run.
+        let replay = try tessera(["train", s.path + "/data", "--out", s.path + "/replay", "--config", s.path + "/run/settings.yaml"])
+        #expect(replay.status == 0, "\(replay.err)")
+        #expect(try tensors(s.path + "/run/fold-1/last.safetensors") == tensors(s.path + "/replay/fold-1/last.safetensors"))
+    }
+
+    @Test("bad input gets one clear line and the README's exit status")
+    func badInput() throws {
+        let s = try dataset()
+        func run(_ arguments: [String]) throws -> (Int32, String) {
+            let r = try tessera(["train"] + arguments)
+            return (r.status, r.err.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        var (status, err) = try run([s.path + "/images", "--out", s.path + "/x"])
+        #expect(status == 1 && err.contains("not a prepared dataset"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--model", "unet-b"])
+        #expect(status == 1 && err.contains("did you mean 'unet-bn'"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--epochs", "0"])
+        #expect(status == 64 && err.contains("epochs must lie in 1…100000"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--fold", "7"] + common)
+        #expect(status == 1 && err.contains("has no fold 7"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--model-option", "width=3"] + common)
+        #expect(status == 1 && err.contains("unknown option width"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--loss", "focal-ce"] + common)
+        #expect(status == 1 && err.contains("has binary masks"), "\(err)")
+        (status, err) = try run([s.path + "/data", "--out", "/nonexistent/run"] + common)
+        #expect(status == 1 && err.contains("/nonexistent/run: cannot create the run folder"), "\(err)")
+        try "monitor: iuo\nepochs: x\n".write(toFile: s.path + "/bad.yaml", atomically: true, encoding: .utf8)
+        (status, err) = try run([s.path + "/data", "--out", s.path + "/x", "--config", s.path + "/bad.yaml"])
+        #expect(status == 1 && err.contains("bad.yaml:2:9: epochs must be a whole number, got 'x'"), "\(err)")
+        #expect(err.contains("did you mean 'iou'"), "\(err)")
+    }
+}
