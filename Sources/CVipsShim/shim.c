@@ -107,3 +107,10 @@ VipsImage *tsr_svgload_buffer(const void *data, size_t length, double dpi) {
     return out;
 }
 
+
+int tsr_rank(VipsImage *in, VipsImage **out, int width, int height, int index) {
+    return vips_rank(in, out, width, height, index, NULL);
+}
+int tsr_boolean(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationBoolean op) {
+    return vips_boolean(a, b, out, op, NULL);
+}

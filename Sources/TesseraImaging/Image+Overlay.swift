@@ -28,6 +28,28 @@ extension Image {
         return base
     }
 
+    /// The image with each labelled region tinted (as ``overlaid(labels:opacity:)``) and its
+    /// outline drawn in the class's full colour, so a person can check a mask's edges.
+    public func outlined(labels: Image, opacity: Double = 0.35) throws -> Image {
+        let mask = try labels.cast(to: .uint8)
+        var base = try overlaid(labels: mask, opacity: opacity)
+        // A pixel is on an outline when its 3×3 neighbourhood holds another label.
+        let low = try mask.derive("rank") { tsr_rank(mask.pointer, $0, 3, 3, 0) }
+        let high = try mask.derive("rank") { tsr_rank(mask.pointer, $0, 3, 3, 8) }
+        let edge = try low.derive("relational") { tsr_relational(low.pointer, high.pointer, $0, VIPS_OPERATION_RELATIONAL_NOTEQ) }
+        let histogram = try mask.histogram()
+        for value in histogram.indices where value > 0 && histogram[value] > 0 {
+            let colour = Image.overlayPalette[(value == 255 ? 0 : value - 1) % Image.overlayPalette.count]
+            let painted = try base.linear(multiply: [0], add: colour, uint8: true)
+            let isValue = try mask.derive("relational") { tsr_relational_const1(mask.pointer, $0, VIPS_OPERATION_RELATIONAL_EQUAL, Double(value)) }
+            // The outline of class `value`: its own pixels next to another label.
+            let line = try edge.derive("and") { tsr_boolean(edge.pointer, isValue.pointer, $0, VIPS_OPERATION_BOOLEAN_AND) }
+            let current = base
+            base = try current.derive("ifthenelse") { tsr_ifthenelse(line.pointer, painted.pointer, current.pointer, $0, 0) }
+        }
+        return base
+    }
+
     /// An 8-bit RGB copy for showing to a person (alpha dropped, gray repeated, 16-bit scaled).
     public func displayable() throws -> Image {
         let base = try rgb()

@@ -46,6 +46,16 @@ public enum PixelFormat: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// Bytes per sample.
+    public var bytes: Int {
+        switch self {
+        case .uint8, .int8: 1
+        case .uint16, .int16: 2
+        case .uint32, .int32, .float32: 4
+        case .float64: 8
+        }
+    }
+
     /// True for the floating-point formats.
     public var isFloatingPoint: Bool { self == .float32 || self == .float64 }
 }

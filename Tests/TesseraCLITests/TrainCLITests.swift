@@ -78,6 +78,36 @@ struct TrainCLITests {
         #expect(try tensors(s.path + "/run/fold-1/last.safetensors") == tensors(s.path + "/replay/fold-1/last.safetensors"))
     }
 
+    @Test("segment with the trained checkpoint: masks the size of the images, then evaluate reads them; a bad file exits 2")
+    func segmentAndEvaluate() throws {
+        let s = try dataset()
+        let trained = try tessera(["train", s.path + "/data", "--out", s.path + "/run", "--epochs", "1"] + common)
+        try #require(trained.status == 0, "\(trained.err)")
+        let checkpoint = s.path + "/run/fold-0/best.safetensors"
+        let r = try tessera(["segment", s.path + "/images", "--model", checkpoint, "--out", s.path + "/seg", "--overlay", "--probabilities"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("segmented 4 images"), "\(r.out)")
+        for name in ["a", "b", "c", "d"] {
+            #expect(FileManager.default.fileExists(atPath: s.path + "/seg/\(name).png"))
+            #expect(FileManager.default.fileExists(atPath: s.path + "/seg/overlays/\(name).jpg"))
+            #expect(FileManager.default.fileExists(atPath: s.path + "/seg/probabilities/\(name).png"))
+        }
+        let evaluated = try tessera(["evaluate", s.path + "/seg", s.path + "/masks", "--json", "-"])
+        #expect(evaluated.status == 0, "\(evaluated.err)")
+        // A second run needs --resume (or --overwrite); with it, complete outputs are kept.
+        let again = try tessera(["segment", s.path + "/images", "--model", checkpoint, "--out", s.path + "/seg"])
+        #expect(again.status == 1 && again.err.contains("already holds segmentations"), "\(again.err)")
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: s.path + "/images/e.png"))
+        let resumed = try tessera(["segment", s.path + "/images", "--model", checkpoint, "--out", s.path + "/seg", "--resume", "--overlay", "--probabilities"])
+        #expect(resumed.status == 2, "\(resumed.err)")
+        #expect(resumed.out.contains("4 kept") && resumed.out.contains("1 failed"), "\(resumed.out)")
+        #expect(resumed.err.contains("e.png"), "\(resumed.err)")
+        let missing = try tessera(["segment", s.path + "/images", "--model", s.path + "/nothing.safetensors", "--out", s.path + "/seg2"])
+        #expect(missing.status == 1 && missing.err.contains("no such checkpoint"), "\(missing.err)")
+        let shard = try tessera(["segment", s.path + "/images", "--model", checkpoint, "--out", s.path + "/seg3", "--shard", "5/4"])
+        #expect(shard.status == 64, "\(shard.err)")
+    }
+
     @Test("bad input gets one clear line and the README's exit status")
     func badInput() throws {
         let s = try dataset()

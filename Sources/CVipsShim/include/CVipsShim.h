@@ -44,7 +44,11 @@ int tsr_relational_const1(VipsImage *in, VipsImage **out, VipsOperationRelationa
 int tsr_relational(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationRelational op);
 int tsr_ifthenelse(VipsImage *cond, VipsImage *in1, VipsImage *in2, VipsImage **out, int blend);
 int tsr_add(VipsImage *a, VipsImage *b, VipsImage **out);
+int tsr_boolean(VipsImage *a, VipsImage *b, VipsImage **out, VipsOperationBoolean op);
 int tsr_maplut(VipsImage *in, VipsImage **out, VipsImage *lut);
+
+// Filters
+int tsr_rank(VipsImage *in, VipsImage **out, int width, int height, int index);
 
 // Rendering
 int tsr_arrayjoin(VipsImage **in, VipsImage **out, int n, int across, int shim, double background);
