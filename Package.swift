@@ -125,17 +125,24 @@ let package = Package(
         .target(
             name: "TesseraModels",
             dependencies: [
-                "TesseraModelKit", "TesseraSettings", "TesseraThreshold", "TesseraUNet", "TesseraMultiResUNet", "TesseraUNetPlusPlus",
+                "TesseraModelKit", "TesseraThreshold", "TesseraUNet", "TesseraMultiResUNet", "TesseraUNetPlusPlus",
                 "TesseraSegNet", "TesseraFCN", "TesseraAutoSegNet",
             ],
             path: "Sources/TesseraModels"
+        ),
+
+        // MARK: Recipes
+        .target(
+            name: "TesseraRecipe",
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraSettings"],
+            path: "Sources/TesseraRecipe"
         ),
 
         // MARK: Command line
         .target(
             name: "TesseraCLI",
             dependencies: [
-                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "TesseraModelTesting", "TesseraSettings", "CMalloc",
+                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "TesseraModelTesting", "TesseraSettings", "TesseraRecipe", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TesseraCLI"

@@ -17,7 +17,7 @@ public struct TesseraCommand: ParsableCommand {
               64  usage error (an unknown flag, a value out of range)
             """,
         version: TesseraVersion.string,
-        subcommands: [Prepare.self, Train.self, Segment.self, Evaluate.self, Models.self]
+        subcommands: [Prepare.self, Train.self, Segment.self, Evaluate.self, Run.self, RecipeCommand.self, Models.self]
     )
 
     public init() {}
@@ -37,7 +37,7 @@ struct CLIError: Error, CustomStringConvertible {
 
 /// Runs a library call, turning the library's errors into command-line errors (exit 1) with
 /// their one-line descriptions.
-func stage<T>(_ body: () throws -> T) throws -> T {
+func calling<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as SettingsErrors {

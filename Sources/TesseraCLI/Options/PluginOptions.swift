@@ -11,6 +11,6 @@ struct PluginOptions: ParsableArguments {
 
     /// The built-in models, then those of `TESSERA_PLUGIN_PATH`, then those of `--plugin`.
     func registry() throws -> ModelRegistry {
-        try stage { try ModelCatalog.load(pluginPaths: paths) }
+        try calling { try ModelCatalog.load(pluginPaths: paths) }
     }
 }

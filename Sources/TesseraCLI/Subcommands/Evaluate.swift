@@ -105,7 +105,7 @@ struct Evaluate: ParsableCommand {
         // Parallelism comes from files; libvips' own thread pool costs more than it gives
         // on operations this small.
         Vips.setConcurrency(1)
-        let outcome = try stage { try EvaluateRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet, minimum: 20)) }
+        let outcome = try calling { try EvaluateRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet, minimum: 20)) }
         let report = outcome.report
         for failure in outcome.failures { printError("\(failure)") }
         if !quiet {
@@ -117,7 +117,7 @@ struct Evaluate: ParsableCommand {
         let table = report.table(failures: failures)
         if toStdout { printError(table) } else { print(table) }
 
-        try stage {
+        try calling {
             if let csv { try AtomicFile.write(report.csv(), to: csv) }
             if sweep, report.sweep != nil {
                 if report.pairs.allSatisfy({ $0.predictionKind.hasPrefix("binary") }) {

@@ -90,7 +90,7 @@ struct Models: ParsableCommand {
                 return
             }
             if check {
-                try stage { try ModelContract.verify(entry, configuration: checkConfig) }
+                try calling { try ModelContract.verify(entry, configuration: checkConfig) }
                 print("\(entry.name) keeps the model contract: shapes, gradients, checkpoints, operation count")
                 return
             }

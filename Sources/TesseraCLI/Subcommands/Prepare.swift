@@ -156,7 +156,7 @@ struct Prepare: ParsableCommand {
         // on operations this small.
         Vips.setConcurrency(1)
 
-        let report = try stage { try PrepareRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet)) }
+        let report = try calling { try PrepareRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet)) }
         if !quiet {
             for path in report.ignored { printError("note: \(path): not an image, ignored") }
             for (source, note) in report.notes { printError("note: \(source): \(note)") }

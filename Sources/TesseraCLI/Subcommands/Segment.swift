@@ -136,13 +136,13 @@ struct Segment: ParsableCommand {
         var segmentInputs = SegmentInputs(inputs: inputs, model: model, output: out)
         segmentInputs.resume = resume
         segmentInputs.overwrite = overwrite
-        segmentInputs.shard = try stage { try shard.map(Shard.init(argument:)) ?? Shard.fromEnvironment() }
+        segmentInputs.shard = try calling { try shard.map(Shard.init(argument:)) ?? Shard.fromEnvironment() }
         if let shard = segmentInputs.shard, shard.origin != "--shard" {
             printError("note: shard \(shard) from \(shard.origin)")
         }
         let registry = try plugins.registry()
         let quiet = quietOption.quiet
-        let report = try stage {
+        let report = try calling {
             try SegmentRun.run(settings: settings, inputs: segmentInputs, registry: registry, progress: terminalProgress(quiet: quiet))
         }
         if !quiet { for note in report.notes { printError("note: \(note)") } }

@@ -80,6 +80,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Draw prepare's augmentations (rotation, shift, flips, mean fill) anew each epoch.") var onlineAugment = false
     @Option(help: ArgumentHelp("What picks best.safetensors: iou, dice, f1, rw-f1, … or loss. (default: iou)", valueName: "metric")) var monitor: String?
     @Option(help: "Stop after this many epochs without improvement (0: never). (default: 0)") var patience: Int?
+    @Option(help: "Validation tiles drawn in samples.png (0: none). (default: 4)") var samples: Int?
+    @Option(help: "Threads decoding tiles ahead of the compute. (default: 1)") var loaderThreads: Int?
     @Option(help: ArgumentHelp("Weights to start from (.safetensors), matched by parameter name.", valueName: "file")) var `init`: String?
     @Option(help: ArgumentHelp("old=new prefix rename for --init; repeatable.", valueName: "old=new")) var initMap: [String] = []
 
@@ -131,6 +133,8 @@ struct Train: ParsableCommand {
         f.add("online_augment", flag: onlineAugment)
         f.add("monitor", monitor)
         f.add("patience", patience)
+        f.add("samples", samples)
+        f.add("loader_threads", loaderThreads)
         f.add("init", `init`)
         for rename in initMap { f.add("init_map", rename) }
         return f
@@ -151,9 +155,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if let summary {
-            let report = try stage { try TrainingSummary.read(run: summary) }
+            let report = try calling { try TrainingSummary.read(run: summary) }
             print(report.table(), terminator: "")
-            let paths = try stage { try report.write() }
+            let paths = try calling { try report.write() }
             print("summary: " + paths.joined(separator: ", "))
             return
         }
@@ -164,7 +168,7 @@ struct Train: ParsableCommand {
         inputs.overwrite = overwrite
         Vips.setConcurrency(1)
         let registry = try plugins.registry()
-        let report = try stage {
+        let report = try calling {
             try TrainRun.run(settings: settings, inputs: inputs, registry: registry, progress: terminalProgress(quiet: quietOption.quiet, batchLines: false))
         }
         for fold in report.folds {

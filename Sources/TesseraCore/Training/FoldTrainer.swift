@@ -93,9 +93,11 @@ struct FoldTrainer {
             defer { loader.cancel() }
             progress.phase("\(label) epoch \(epoch + 1)/\(settings.epochs)", batches.count)
             var lossSum = 0.0, images = 0, done = 0
-            var lr = Double(schedule.rate(atStep: state.step))
+            // The rate as the Float the optimizer uses, written with that precision.
+            func rate() -> Double { Double("\(schedule.rate(atStep: state.step))") ?? 0 }
+            var lr = rate()
             while let batch = try loader.take() {
-                lr = Double(schedule.rate(atStep: state.step))
+                lr = rate()
                 let context = ForwardContext(training: true, seed: Initialization.mix(settings.seed, "step \(state.step)"))
                 let p = network(Variable(batch.input), context)
                 let loss = plan.loss(p, batch.labels)

@@ -69,6 +69,14 @@ enum TrainingSamples {
             cells.append(try tile.overlaid(labels: truth).fitted(to: side))
             cells.append(try tile.overlaid(labels: predicted).fitted(to: side))
         }
-        try Image.grid(cells, across: 3).save(to: path)
+        let sheet = try Image.grid(cells, across: 3)
+        // Column headings, so the sheet reads without a legend.
+        let cell = Double(side + 6)
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(sheet.width)\" height=\"28\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+        for (i, title) in ["validation tile", "true mask", "predicted mask"].enumerated() {
+            svg += "<text x=\"\(Double(i) * cell + Double(side) / 2)\" y=\"19\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"14\" text-anchor=\"middle\">\(title)</text>"
+        }
+        let header = try Image.renderSVG(svg + "</svg>").displayable()
+        try Image.grid([header, sheet.displayable()], across: 1, gap: 0).save(to: path)
     }
 }
