@@ -197,6 +197,11 @@ let package = Package(
             path: "Tests/TesseraSettingsTests"
         ),
         .testTarget(
+            name: "TesseraRecipeTests",
+            dependencies: ["TesseraRecipe", "TesseraCore", "TesseraModels", "TesseraTestSupport"],
+            path: "Tests/TesseraRecipeTests"
+        ),
+        .testTarget(
             name: "TesseraCLITests",
             dependencies: ["TesseraTestSupport"],
             path: "Tests/TesseraCLITests"

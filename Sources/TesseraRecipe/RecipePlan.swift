@@ -260,7 +260,8 @@ public struct RecipePlan: Sendable {
             } catch let error as RegistryError {
                 problems.append(SettingsProblem(origin(train.origins, "model"), key: "train.model", "\(error)"))
             } catch {
-                problems.append(SettingsProblem(origin(train.origins, train.origins["model_config"] != nil ? "model_config" : "model"), key: "train.model_config", "\(error)"))
+                let key = train.origins["model_option"] != nil ? "model_option" : train.origins["model_config"] != nil ? "model_config" : "model"
+                problems.append(SettingsProblem(origin(train.origins, key), key: "train.\(key)", "\(error)"))
             }
             if let classes = datasetClasses {
                 if classes > 2 && !settings.loss.isMultiClass {

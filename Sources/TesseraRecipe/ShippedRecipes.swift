@@ -49,6 +49,7 @@ segment:
 
 evaluate:
   threshold: 0.5
+
 """#),
         ("clothing-parsing", #"""
 # Fine-grained clothing parsing with U-Net-BN and focal loss with L1 regularization, as Choi &
@@ -89,6 +90,7 @@ segment:
 evaluate:
   classes: 18
   ignore_background: true  # §4.1: "Background images excluded during the evaluation"
+
 """#),
         ("demo", #"""
 # The demo: the whole workflow on the embedded sample (samples/: four sand photos with small
@@ -131,6 +133,7 @@ segment:
 
 evaluate:
   sweep: true
+
 """#),
         ("iou-vs-bce", #"""
 # Soft IoU loss against binary cross-entropy (shared/seeds/002_…, the conclusion of "Deep neural
@@ -167,6 +170,7 @@ variants:                  # prepare runs once; train, segment and evaluate once
     train.loss: bce        # "binary cross entropy"
   soft-iou:
     train.loss: soft-iou   # IoU loss of Rahman & Wang (2016): 1 − Σpy / (Σp + Σy − Σpy)
+
 """#),
         ("microplastics", #"""
 # Microplastic segmentation, as Lee & Jhang (Sensors 2021) set it up (shared/seeds/001_…).
@@ -216,6 +220,7 @@ segment:
 evaluate:
   threshold: 0.5           # §4.3: "greater than 0.5"
   sweep: true              # reports recall-weighted F1 and IoU (eq. 34–35) with the others
+
 """#),
         ("skin-lesions", #"""
 # Skin-lesion segmentation with EfficientUNet++, as the EfficientUNet++ paper set it up on PH2 and
@@ -253,6 +258,7 @@ segment:
 
 evaluate:
   threshold: 0.5           # reports Dice, IoU and accuracy with the others
+
 """#),
     ]
 
@@ -288,5 +294,6 @@ segment:                         # the options of 'tessera segment'; the model i
 
 evaluate:                        # the options of 'tessera evaluate'; the predictions are segment's masks
   sweep: true
+
 """#
 }
