@@ -65,7 +65,12 @@ extension Image {
         let opaque = try withoutAlpha()
         switch opaque.bands {
         case 3: return opaque
-        case 1: return try opaque.joiningBands(opaque).joiningBands(opaque)
+        case 1:
+            // Tagged as colour: a three-band image still marked gray reads to libvips as gray with
+            // alpha, and later steps would drop a band.
+            let joined = try opaque.joiningBands(opaque).joiningBands(opaque)
+            let space = joined.format == .uint16 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB
+            return try joined.derive("copy") { tsr_copy_interpretation(joined.pointer, $0, space) }
         default: return try opaque.extractBands(0, count: 3)
         }
     }

@@ -11,7 +11,7 @@ public struct SettingField<Root> {
     /// What a valid value looks like ("a whole number", "one of …").
     public let expected: String
     let read: (inout Root, SettingsNode) -> String?
-    let write: (Root) -> SettingsValue
+    public let write: (Root) -> SettingsValue
 
     public init(key: String, help: String, expected: String,
                 read: @escaping (inout Root, SettingsNode) -> String?, write: @escaping (Root) -> SettingsValue) {

@@ -222,3 +222,16 @@ struct ImageErrorTests {
         #expect(error?.path == "/nonexistent/dir/x.png")
     }
 }
+
+@Suite("Colour conversions keep their bands")
+struct BandTests {
+    @Test("a gray image made RGB stays three bands through later conversions (it is tagged as colour)")
+    func grayToRGB() throws {
+        let gray = try Image(bytes: [10, 20, 30, 40], width: 2, height: 2, bands: 1)
+        let rgb = try gray.rgb()
+        #expect(rgb.bands == 3 && !rgb.hasAlpha)
+        let again = try Image.grid([rgb, rgb], across: 2).displayable()
+        #expect(again.bands == 3)
+        #expect(try again.cropped(left: 0, top: 0, width: 2, height: 2).bytes() == [10, 10, 10, 20, 20, 20, 30, 30, 30, 40, 40, 40])
+    }
+}

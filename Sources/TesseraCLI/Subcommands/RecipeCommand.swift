@@ -9,8 +9,20 @@ struct RecipeCommand: ParsableCommand {
         commandName: "recipe",
         abstract: "Check a recipe, show its effective plan, or start a new one.",
         discussion: "The recipe format is documented in tessera-recipe(5): man -l man/tessera-recipe.5.",
-        subcommands: [Check.self, Explain.self, Init.self]
+        subcommands: [Check.self, Explain.self, Init.self, Manual.self]
     )
+
+    /// Writes tessera-recipe(5) from the schema (scripts/generate-man calls it).
+    struct Manual: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the recipe format's manual page (roff).", shouldDisplay: false)
+
+        @Option(help: "The page's date.")
+        var date = "2026-11-30"
+
+        func run() throws {
+            print(RecipeManual.roff(date: date), terminator: "")
+        }
+    }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
