@@ -31,6 +31,12 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
             name: "CMalloc",
             path: "Sources/CMalloc"
         ),
@@ -49,7 +55,7 @@ let package = Package(
         // MARK: Library modules
         .target(
             name: "TesseraImaging",
-            dependencies: ["CVips", "CVipsShim"],
+            dependencies: ["CVips", "CVipsShim", "CZlib"],
             path: "Sources/TesseraImaging"
         ),
         .target(
@@ -187,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport", "CVips", "CVipsShim"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
         ),

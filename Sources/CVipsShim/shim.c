@@ -3,7 +3,7 @@
 VipsImage *tsr_load_file(const char *path, int sequential) {
     return vips_image_new_from_file(path,
         "access", sequential ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM,
-        "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+        "fail_on", VIPS_FAIL_ON_WARNING, NULL);
 }
 int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter) {
     return vips_pngsave(in, path, "compression", compression, "bitdepth", bitdepth,

@@ -60,6 +60,31 @@ extension Image {
         return try opaque.extractBands(0)
     }
 
+    /// The colour space libvips records for the image, in words (`CMYK`, `Lab`, `sRGB`, `gray`, …).
+    public var colourSpace: String {
+        switch vips_image_get_interpretation(pointer) {
+        case VIPS_INTERPRETATION_CMYK: "CMYK"
+        case VIPS_INTERPRETATION_LAB, VIPS_INTERPRETATION_LABS, VIPS_INTERPRETATION_LABQ: "Lab"
+        case VIPS_INTERPRETATION_LCH: "LCh"
+        case VIPS_INTERPRETATION_XYZ: "XYZ"
+        case VIPS_INTERPRETATION_YXY: "Yxy"
+        case VIPS_INTERPRETATION_HSV: "HSV"
+        case VIPS_INTERPRETATION_scRGB: "scRGB"
+        case VIPS_INTERPRETATION_B_W, VIPS_INTERPRETATION_GREY16: "gray"
+        case VIPS_INTERPRETATION_RGB16: "RGB16"
+        default: "sRGB"
+        }
+    }
+
+    /// True when the pixels are not gray or RGB values and need colour management to become them.
+    public var needsColourConversion: Bool { !["sRGB", "gray", "RGB16"].contains(colourSpace) }
+
+    /// The image converted to sRGB by libvips' colour management (CMYK through its profile, Lab
+    /// and the others through XYZ), 8-bit.
+    public func convertedToSRGB() throws -> Image {
+        try derive("colourspace") { tsr_colourspace(pointer, $0, VIPS_INTERPRETATION_sRGB) }
+    }
+
     /// A three-band image: gray is repeated, alpha is dropped.
     public func rgb() throws -> Image {
         let opaque = try withoutAlpha()

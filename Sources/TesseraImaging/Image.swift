@@ -1,6 +1,10 @@
 import CVips
 import CVipsShim
 import Foundation
+import Synchronization
+
+/// The limit of ``Image/maximumPixels``.
+private let pixelLimit = Mutex(1_000_000_000)
 
 /// An image held by libvips. Each `Image` owns exactly one `VipsImage` reference and releases it
 /// when it goes away; C types never leave this module.
@@ -76,17 +80,18 @@ extension Image {
     ///   header.
     public static func load(_ path: String, sequential: Bool = false) throws -> Image {
         try Vips.start()
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ImagingError(operation: "load", path: path, message: "no such file")
-        }
-        if isDirectory.boolValue {
-            throw ImagingError(operation: "load", path: path, message: "is a folder, not an image file")
+        // Only regular files reach a decoder: a FIFO would block it forever, a device feed it forever.
+        if let problem = fileProblem(path) {
+            throw ImagingError(operation: "load", path: path, message: problem)
         }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw ImagingError(operation: "load", path: path, message: "permission denied")
         }
+        if let problem = PNGIntegrity.problem(path) {
+            throw ImagingError(operation: "load", path: path, message: problem)
+        }
         _ = Vips.takeObjectWarnings()
+        Vips.clearWarnings()
         let pointer = tsr_load_file(path, sequential ? 1 : 0)
         let warnings = Vips.takeObjectWarnings()
         guard let pointer else {
@@ -102,7 +107,40 @@ extension Image {
         if image.width == 0 || image.height == 0 {
             throw ImagingError(operation: "load", path: path, message: "the image has zero size")
         }
+        let limit = maximumPixels
+        if image.width * image.height > limit {
+            throw ImagingError(operation: "load", path: path, message:
+                "header claims \(image.width)×\(image.height) pixels, over the limit of \(limit) (--max-pixels); raise it if the image is real")
+        }
         return image
+    }
+
+    /// Images whose header claims more pixels than this are refused before any pixel is decoded
+    /// (a 20000 × 20000 slide passes the default; `--max-pixels` sets it).
+    public static var maximumPixels: Int {
+        get { pixelLimit.withLock { $0 } }
+        set { pixelLimit.withLock { $0 = newValue } }
+    }
+
+    /// Why `path` is not a regular file an image can be read from, or nil when it is one.
+    public static func fileProblem(_ path: String) -> String? {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let error = errno
+            var lst = stat()
+            if error == ELOOP { return "a symbolic link loop: following it never reaches a file" }
+            if lstat(path, &lst) == 0 { return "a symbolic link to a file that does not exist" }
+            return error == EACCES ? "permission denied" : "no such file"
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "is a folder, not an image file"
+        case S_IFIFO: return "a FIFO (named pipe), not an image file; skipped"
+        case S_IFCHR: return "a character device, not an image file; skipped"
+        case S_IFBLK: return "a block device, not an image file; skipped"
+        case S_IFSOCK: return "a socket, not an image file; skipped"
+        default: return "not a regular file; skipped"
+        }
     }
 
     /// Decodes all pixels now, into memory owned by the returned image (`vips_image_copy_memory`).

@@ -16,6 +16,23 @@ private func recordObjectWarning(
     objectWarnings.withLock { $0[thread, default: []].append(text) }
 }
 
+/// libvips' own warnings (a damaged PNG chunk, a truncated JPEG), kept per thread instead of
+/// being printed raw on stderr, so they end up in the one error line of the file they concern.
+/// Warnings raised on libvips' worker threads have no caller to go to; the latest are kept for
+/// the next error any thread reports.
+private let vipsWarnings = Mutex<(byThread: [UInt: [String]], recent: [String])>(([:], []))
+
+private func recordVipsWarning(
+    _ domain: UnsafePointer<gchar>?, _ level: GLogLevelFlags, _ message: UnsafePointer<gchar>?, _ data: gpointer?
+) {
+    let text = message.map { String(cString: $0) } ?? "libvips warning"
+    let thread = UInt(pthread_self())
+    vipsWarnings.withLock { w in
+        w.byThread[thread, default: []].append(text)
+        w.recent = Array((w.recent + [text]).suffix(4))
+    }
+}
+
 /// The libvips runtime: started once per process, on first use.
 ///
 /// Every type in this module calls ``Vips/start()`` before touching libvips, so callers never need
@@ -30,6 +47,7 @@ public enum Vips {
         vips_cache_set_max_files(0)
         let levels = GLogLevelFlags(rawValue: G_LOG_LEVEL_WARNING.rawValue | G_LOG_LEVEL_CRITICAL.rawValue)
         g_log_set_handler("GLib-GObject", levels, recordObjectWarning, nil)
+        g_log_set_handler("VIPS", levels, recordVipsWarning, nil)
         if ProcessInfo.processInfo.environment["VIPS_LEAK"] != nil {
             // With VIPS_LEAK set, shutting down at exit makes libvips report every object still
             // alive on stderr; the test script fails on such a report.
@@ -65,14 +83,29 @@ public enum Vips {
         return objectWarnings.withLock { $0.removeValue(forKey: thread) ?? [] }
     }
 
-    /// Takes libvips' accumulated error text, clears the buffer, and returns it as one line.
+    /// Takes libvips' accumulated error text and this thread's warnings, clears both, and
+    /// returns them as one line that says in words what is wrong with the file where it can.
     static func takeErrorMessage() -> String {
-        guard let raw = vips_error_buffer_copy() else { return "unknown libvips error" }
-        defer { g_free(raw) }
-        let text = String(cString: raw)
-        let lines = text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        return lines.isEmpty ? "unknown libvips error" : lines.joined(separator: "; ")
+        var lines: [String] = []
+        if let raw = vips_error_buffer_copy() {
+            lines = String(cString: raw).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            g_free(raw)
+        }
+        let thread = UInt(pthread_self())
+        let warnings = vipsWarnings.withLock { w -> [String] in
+            let own = w.byThread.removeValue(forKey: thread) ?? []
+            let mine = own.isEmpty ? w.recent : own
+            w.recent = []
+            return mine
+        }
+        let all = lines + warnings.filter { !lines.contains($0) }
+        return ImagingError.explain(all)
+    }
+
+    /// Forgets the warnings this thread raised (before an operation whose own warnings matter).
+    static func clearWarnings() {
+        let thread = UInt(pthread_self())
+        vipsWarnings.withLock { _ = $0.byThread.removeValue(forKey: thread) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TesseraCore
+import TesseraImaging
 
 /// `--threads N`: worker threads.
 struct ThreadOptions: ParsableArguments {
@@ -9,6 +10,21 @@ struct ThreadOptions: ParsableArguments {
 
     func validate() throws {
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must lie in 1…1024, got \(threads)") }
+    }
+}
+
+/// `--max-pixels N`: images whose header claims more pixels are refused before decoding.
+struct LimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Refuse images whose header claims more pixels than this, before decoding them. (default: 1000000000, a 31623² image)", valueName: "n"))
+    var maxPixels: Int?
+
+    func validate() throws {
+        if let maxPixels, maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1, got \(maxPixels)") }
+    }
+
+    /// Sets the process-wide limit.
+    func apply() {
+        if let maxPixels { Image.maximumPixels = maxPixels }
     }
 }
 

@@ -71,6 +71,7 @@ struct Evaluate: ParsableCommand {
     var maskPolicy: MaskPolicy?
 
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var limitOptions: LimitOptions
 
     @Flag(name: .shortAndLong, help: "Print only the summary table (no notes).")
     var quiet = false
@@ -100,6 +101,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let settings = try settings()
+        limitOptions.apply()
         var inputs = EvaluateInputs(predictions: predictions, truth: truth)
         inputs.workers = threadOptions.threads ?? Batch.defaultWorkers
         // Parallelism comes from files; libvips' own thread pool costs more than it gives

@@ -107,6 +107,7 @@ struct Prepare: ParsableCommand {
     var resume = false
 
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var quietOption: QuietOption
 
     func validate() throws {
@@ -148,6 +149,7 @@ struct Prepare: ParsableCommand {
     func run() throws {
         let settings = try settingsOptions.layered(PrepareSettings.self, flags: flagValues)
         let quiet = quietOption.quiet
+        limitOptions.apply()
         var inputs = PrepareInputs(images: images, masks: masks, output: out)
         inputs.overwrite = overwrite
         inputs.resume = resume
@@ -170,6 +172,9 @@ struct Prepare: ParsableCommand {
             }
         }
         print(report.summary(output: out, hasMasks: masks != nil))
+        if report.prepared == 0 {
+            throw CLIError("\(images): none of the \(plural(report.sources, "image")) could be prepared (reasons above); nothing was produced")
+        }
         if !report.failures.isEmpty {
             printError("\(plural(report.failures.count, "input")) failed (named above)")
             throw ExitStatus.partial

@@ -31,6 +31,8 @@ public struct DatasetScan: Sendable {
     public var bands: Int
     /// The dataset's mean pixel per band, in 0…1, when a fill needs it.
     public var meanPixel: [Double]?
+    /// 16-bit when every image is, else 8-bit: every output image gets this sample format.
+    public var format: PixelFormat = .uint8
 }
 
 /// The dataset pipeline: pad → colour constancy → tiles → augmentation, with libvips doing every
@@ -59,23 +61,29 @@ public struct DatasetPreparer: Sendable {
     /// failures and should be left out of the second pass.
     public func scan(_ sources: [PrepareSource], workers: Int,
                      progress: (@Sendable (Int) -> Void)? = nil) -> (DatasetScan, [String: InputError]) {
-        let headers = Batch.map(sources, workers: workers) { source -> Int in
+        let headers = Batch.map(sources, workers: workers) { source -> (bands: Int, wide: Bool) in
             let image = try Image.load(source.imagePath)
-            return try image.withoutAlpha().bands
+            let opaqueBands = try image.withoutAlpha().bands
+            let colour = image.needsColourConversion || opaqueBands >= 3
+            return (colour ? 3 : 1, image.format == .uint16 && !image.needsColourConversion)
         }
         var failures: [String: InputError] = [:]
-        var colour = false
+        var colour = false, allWide = true
         for (source, result) in zip(sources, headers) {
             switch result {
-            case .success(let bands): colour = colour || bands >= 3
+            case .success(let header):
+                colour = colour || header.bands >= 3
+                allWide = allWide && header.wide
             case .failure(let error): failures[source.name] = InputError(describing: error, path: source.imagePath)
             }
         }
         let bands = colour ? 3 : 1
-        guard settings.needsMeanPixel else { return (DatasetScan(bands: bands, meanPixel: nil), failures) }
+        let format: PixelFormat = allWide && failures.count < sources.count ? .uint16 : .uint8
+        guard settings.needsMeanPixel else { return (DatasetScan(bands: bands, meanPixel: nil, format: format), failures) }
         let readable = sources.filter { failures[$0.name] == nil }
         let sums = Batch.map(readable, workers: workers, progress: progress) { source -> ([Double], Double) in
-            try preprocessing(bands: bands, meanPixel: nil).correctedSums(try Preprocessing.normalize(try Image.load(source.imagePath), bands: bands).image)
+            try preprocessing(bands: bands, meanPixel: nil, format: format)
+                .correctedSums(try Preprocessing.normalize(try Image.load(source.imagePath), bands: bands, format: format).image)
         }
         var total = [Double](repeating: 0, count: bands)
         var pixels = 0.0
@@ -89,19 +97,19 @@ public struct DatasetPreparer: Sendable {
             }
         }
         let mean = pixels > 0 ? total.map { $0 / pixels } : nil
-        return (DatasetScan(bands: bands, meanPixel: mean), failures)
+        return (DatasetScan(bands: bands, meanPixel: mean, format: format), failures)
     }
 
     /// The preprocessing of this dataset, for `bands` bands and the measured mean pixel.
-    public func preprocessing(bands: Int, meanPixel: [Double]?) -> Preprocessing {
-        Preprocessing(bands: bands, color: settings.color, pad: settings.pad, padFill: settings.padFill, meanPixel: meanPixel)
+    public func preprocessing(bands: Int, meanPixel: [Double]?, format: PixelFormat) -> Preprocessing {
+        Preprocessing(bands: bands, color: settings.color, pad: settings.pad, padFill: settings.padFill, meanPixel: meanPixel, format: format)
     }
 
     // MARK: Second pass
 
     /// Prepares one source: its tiles and augmented copies, written to `images/` and `masks/`.
     public func prepare(_ source: PrepareSource, scan: DatasetScan, fold: Int) throws -> PreparedSource {
-        let preprocessing = preprocessing(bands: scan.bands, meanPixel: scan.meanPixel)
+        let preprocessing = preprocessing(bands: scan.bands, meanPixel: scan.meanPixel, format: scan.format)
         let prepared = try preprocessing.apply(try Image.load(source.imagePath), tiling: settings.tiling)
         var notes = prepared.notes
         var mask: Image?

@@ -124,6 +124,8 @@ public enum PrepareRun {
         report.tiles = rows.count
         report.rows = rows
         try Manifest(rows: rows).write(to: inputs.output + "/" + DatasetFiles.manifest)
+        // What an interrupted writer left (this run's own writes are all renamed by now).
+        for folder in ["", "/images", "/masks"] { AtomicFile.removeLeftovers(in: inputs.output + folder) }
         try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: inputs.masks != nil),
                              to: inputs.output + "/" + DatasetFiles.description)
         return report
@@ -144,6 +146,7 @@ public enum PrepareRun {
                     guard let previous = fm.contents(atPath: statePath) else {
                         throw InputError(path: out, message: "holds no interrupted prepare run to resume (\(stateFile) is missing); use --overwrite to start again")
                     }
+                    for folder in ["", "/images", "/masks"] { AtomicFile.removeLeftovers(in: out + folder) }
                     guard previous == state else {
                         throw InputError(path: out, message: "was prepared with other settings or inputs (see \(stateFile)); resume with the same ones, or use --overwrite")
                     }
@@ -191,6 +194,7 @@ public enum PrepareRun {
             "libvips": Vips.version,
             "settings": try encodedSettings(settings),
             "bands": report.scan.bands,
+            "bit_depth": report.scan.format == .uint16 ? 16 : 8,
             "sources": ["found": report.sources, "prepared": report.prepared, "failed": report.failures.count],
             "tiles": report.tiles,
             "folds": foldSizes,

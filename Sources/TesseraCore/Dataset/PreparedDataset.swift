@@ -1,4 +1,5 @@
 import Foundation
+import TesseraImaging
 
 /// The files of a prepared dataset folder.
 public enum DatasetFiles {
@@ -14,6 +15,8 @@ public struct PreparedDataset: Sendable {
     public var settings: PrepareSettings
     /// Bands of every tile (1 or 3).
     public var bands: Int
+    /// The tiles' sample format (8 or 16 bits).
+    public var format: PixelFormat = .uint8
     /// The mean pixel per band in 0…1, when measured.
     public var meanPixel: [Double]?
     /// Classes of the masks (nil when the dataset has no masks).
@@ -46,13 +49,14 @@ public struct PreparedDataset: Sendable {
         let manifest = try Manifest.read(from: path + "/" + DatasetFiles.manifest)
         let mean = (object["mean_pixel"] as? [String: Any])?["unit"] as? [Double]
         let counts = (object["class_pixel_counts"] as? [NSNumber])?.map { $0.uint64Value }
-        return PreparedDataset(path: path, manifest: manifest, settings: settings, bands: bands, meanPixel: mean,
+        return PreparedDataset(path: path, manifest: manifest, settings: settings, bands: bands,
+                               format: (object["bit_depth"] as? Int) == 16 ? .uint16 : .uint8, meanPixel: mean,
                                classes: object["classes"] as? Int, classPixelCounts: counts)
     }
 
     /// What was done to the sources before tiling, for replay on new images.
     public var preprocessing: Preprocessing {
-        Preprocessing(bands: bands, color: settings.color, pad: settings.pad, padFill: settings.padFill, meanPixel: meanPixel)
+        Preprocessing(bands: bands, color: settings.color, pad: settings.pad, padFill: settings.padFill, meanPixel: meanPixel, format: format)
     }
 
     /// The path of a file named in the manifest.

@@ -73,13 +73,17 @@ public struct Preprocessing: Sendable, Equatable {
     public var padFill: PadFill
     /// The dataset's mean pixel per band in 0…1 (after colour constancy), when measured.
     public var meanPixel: [Double]?
+    /// Every image is brought to this sample format (8 or 16 bits), or kept as it is when nil.
+    public var format: PixelFormat?
 
-    public init(bands: Int, color: ColorConstancy = .none, pad: Padding = .none, padFill: PadFill = .zero, meanPixel: [Double]? = nil) {
+    public init(bands: Int, color: ColorConstancy = .none, pad: Padding = .none, padFill: PadFill = .zero,
+                meanPixel: [Double]? = nil, format: PixelFormat? = nil) {
         self.bands = bands
         self.color = color
         self.pad = pad
         self.padFill = padFill
         self.meanPixel = meanPixel
+        self.format = format
     }
 
     /// An image after preprocessing: the canvas and where the source sits on it.
@@ -110,7 +114,7 @@ public struct Preprocessing: Sendable, Equatable {
     /// `tiling` — pads it further at the right and bottom so the tile grid fits. The padding is
     /// one `embed`, so pixels are computed once.
     public func apply(_ image: Image, tiling: Tiling?) throws -> Result {
-        var (result, notes) = try Self.normalize(image, bands: bands)
+        var (result, notes) = try Self.normalize(image, bands: bands, format: format)
         let (width, height) = (result.width, result.height)
         // Colour constancy before padding: the same pixels as padding first for zero and edge
         // fills, and a mean fill is the corrected dataset's mean pixel rather than a colour cast.
@@ -137,21 +141,32 @@ public struct Preprocessing: Sendable, Equatable {
 
     // MARK: Bands
 
-    /// Alpha dropped, converted to `bands` bands, 8 or 16 bits.
-    public static func normalize(_ image: Image, bands: Int) throws -> (image: Image, notes: [String]) {
+    /// The image brought to the dataset's interpretation, with one note per kind of conversion:
+    /// CMYK, Lab and other colour spaces to sRGB through libvips' colour management, alpha
+    /// dropped, gray repeated to RGB (or RGB to luminance), and 16-bit samples scaled to 8 bits
+    /// (or 8 to 16) when `format` says so.
+    public static func normalize(_ image: Image, bands: Int, format: PixelFormat? = nil) throws -> (image: Image, notes: [String]) {
         var notes: [String] = []
         var result = image
+        if result.needsColourConversion {
+            notes.append("\(result.colourSpace) image converted to sRGB through libvips' colour management")
+            result = try result.convertedToSRGB()
+        }
         if result.hasAlpha {
             result = try result.withoutAlpha()
             notes.append("alpha channel dropped")
         }
         if result.bands != bands {
-            if bands == 3 && result.bands == 1 { notes.append("gray image repeated to RGB to match the dataset") }
+            notes.append(bands == 3 ? "gray image repeated to RGB to match the dataset" : "RGB image converted to gray (luminance) to match the dataset")
             result = bands == 3 ? try result.rgb() : try result.grayscale()
         }
         guard result.format == .uint8 || result.format == .uint16 else {
             throw InputError(path: image.source ?? "", message:
                 "\(result.format.rawValue) samples: prepare takes 8- or 16-bit images (PNG, JPEG, TIFF, WebP)")
+        }
+        if let format, format != result.format {
+            notes.append(format == .uint8 ? "16-bit image scaled to 8 bits to match the dataset" : "8-bit image scaled to 16 bits to match the dataset")
+            result = try result.scaled(by: format.maxValue / result.format.maxValue).cast(to: format)
         }
         return (result, notes)
     }
@@ -211,7 +226,7 @@ public struct Preprocessing: Sendable, Equatable {
 }
 
 extension Preprocessing: Codable {
-    enum CodingKeys: String, CodingKey { case bands, color, pad, padFill = "pad_fill", meanPixel = "mean_pixel" }
+    enum CodingKeys: String, CodingKey { case bands, color, pad, padFill = "pad_fill", meanPixel = "mean_pixel", format }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -224,6 +239,7 @@ extension Preprocessing: Codable {
         pad = padding
         padFill = try c.decode(PadFill.self, forKey: .padFill)
         meanPixel = try c.decodeIfPresent([Double].self, forKey: .meanPixel)
+        format = try c.decodeIfPresent(PixelFormat.self, forKey: .format)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -233,5 +249,6 @@ extension Preprocessing: Codable {
         try c.encode(pad.description, forKey: .pad)
         try c.encode(padFill, forKey: .padFill)
         try c.encodeIfPresent(meanPixel, forKey: .meanPixel)
+        try c.encodeIfPresent(format, forKey: .format)
     }
 }

@@ -79,6 +79,7 @@ public enum SegmentRun {
         if let shard = inputs.shard { list.items = shard.part(of: list.items) }
         try prepareOutput(inputs)
         if let threads = settings.threads { Parallel.setThreads(threads) }
+        Image.maximumPixels = settings.maxPixels
         let reportName = inputs.shard.map { "report.shard-\($0.index)-of-\($0.count).json" } ?? "report.json"
         var notes = model.notes
         notes += list.ignored.map { "\($0): not an image, ignored" }
