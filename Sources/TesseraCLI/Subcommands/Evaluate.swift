@@ -38,10 +38,19 @@ struct Evaluate: ParsableCommand {
     )
 
     @Argument(help: ArgumentHelp("Predicted masks or probability maps: a folder or one file.", valueName: "pred"))
-    var predictions: String
+    var predictions: String?
 
     @Argument(help: ArgumentHelp("Ground-truth masks: a folder or one file.", valueName: "truth"))
-    var truth: String
+    var truth: String?
+
+    @Option(help: ArgumentHelp("Evaluate the I-th of N parts of the sorted pairs (also from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX with TESSERA_SHARD_COUNT); with --parts.", valueName: "I/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("With --shard: write this shard's counts to FOLDER/evaluate.I-of-N.json, for --merge.", valueName: "folder"))
+    var parts: String?
+
+    @Option(help: ArgumentHelp("Merge the shards' counts in this folder (evaluate.I-of-N.json) into one report, instead of reading images.", valueName: "folder"))
+    var merge: String?
 
     @Option(help: "Probabilities above this are foreground (0…1). (default: 0.5)")
     var threshold: Double?
@@ -97,17 +106,39 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         _ = try settings()
+        if merge != nil {
+            if predictions != nil || truth != nil { throw ValidationError("--merge reads the shards' counts; give no PRED and TRUTH") }
+            return
+        }
+        guard predictions != nil, truth != nil else { throw ValidationError("give PRED and TRUTH (or --merge FOLDER)") }
+        if let shard { do { _ = try Shard(argument: shard) } catch { throw ValidationError("\(error)") } }
     }
 
     func run() throws {
         let settings = try settings()
         limitOptions.apply()
-        var inputs = EvaluateInputs(predictions: predictions, truth: truth)
-        inputs.workers = threadOptions.threads ?? Batch.defaultWorkers
-        // Parallelism comes from files; libvips' own thread pool costs more than it gives
-        // on operations this small.
-        Vips.setConcurrency(1)
-        let outcome = try calling { try EvaluateRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet, minimum: 20)) }
+        let outcome: EvaluateOutcome
+        if let merge {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: merge)) ?? [])
+                .filter { $0.hasPrefix("evaluate.") && $0.hasSuffix(".json") }.sorted().map { merge + "/" + $0 }
+            outcome = try calling { try EvaluateRun.merge(files.isEmpty ? [merge + "/evaluate.json"] : files) }
+        } else {
+            var inputs = EvaluateInputs(predictions: predictions!, truth: truth!)
+            inputs.workers = threadOptions.threads ?? Batch.defaultWorkers
+            inputs.shard = try calling { try shard.map(Shard.init(argument:)) ?? Shard.fromEnvironment() }
+            // Parallelism comes from files; libvips' own thread pool costs more than it gives
+            // on operations this small.
+            Vips.setConcurrency(1)
+            outcome = try calling { try EvaluateRun.run(settings: settings, inputs: inputs, progress: terminalProgress(quiet: quiet, minimum: 20)) }
+            if let shard = inputs.shard {
+                guard let parts else { throw CLIError("--shard \(shard): give --parts FOLDER for this shard's counts") }
+                try calling { try EvaluateRun.writePart(outcome, shard: shard, to: parts + "/evaluate.\(shard.index)-of-\(shard.count).json") }
+                print("evaluated shard \(shard): \(plural(outcome.report.pairs.count, "pair")) into \(parts); merge with 'tessera evaluate --merge \(parts)'")
+                for failure in outcome.failures { printError("\(failure)") }
+                if !outcome.failures.isEmpty { throw ExitStatus.partial }
+                return
+            }
+        }
         let report = outcome.report
         for failure in outcome.failures { printError("\(failure)") }
         if !quiet {

@@ -38,8 +38,8 @@ struct Prepare: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A folder of images.", valueName: "images"))
-    var images: String
+    @Argument(help: ArgumentHelp("A folder of images (not with --merge or --merge-scan).", valueName: "images"))
+    var images: String?
 
     @Option(help: ArgumentHelp("A folder of masks matching the images by basename.", valueName: "folder"))
     var masks: String?
@@ -103,6 +103,18 @@ struct Prepare: ParsableCommand {
     @Flag(help: "Replace the dataset in an existing output folder.")
     var overwrite = false
 
+    @Option(help: ArgumentHelp("Prepare the I-th of N parts of the sorted images (also from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX with TESSERA_SHARD_COUNT); then --merge.", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "With --shard and a mean-pixel fill: only the first pass (the mean pixel's sums) of this shard; then --merge-scan.")
+    var scan = false
+
+    @Flag(help: "Merge the shards' first passes in --out (shards/scan.*.json) into the dataset's.")
+    var mergeScan = false
+
+    @Flag(help: "Merge the shards' parts in --out into one manifest.csv and dataset.json, as one machine would have written them.")
+    var merge = false
+
     @Flag(help: "Finish an interrupted run into the same output folder, keeping complete files.")
     var resume = false
 
@@ -111,6 +123,17 @@ struct Prepare: ParsableCommand {
     @OptionGroup var quietOption: QuietOption
 
     func validate() throws {
+        if merge || mergeScan {
+            if merge && mergeScan { throw ValidationError("--merge and --merge-scan are two steps; give one") }
+            if images != nil { throw ValidationError("--merge and --merge-scan read the shards' parts in --out; give no IMAGES") }
+            return
+        }
+        guard images != nil else { throw ValidationError("give a folder of IMAGES (or --merge / --merge-scan with --out)") }
+        if let shard { do { _ = try Shard(argument: shard) } catch { throw ValidationError("\(error)") } }
+        if scan && shard == nil && ProcessInfo.processInfo.environment["SLURM_ARRAY_TASK_ID"] == nil
+            && ProcessInfo.processInfo.environment["JOB_COMPLETION_INDEX"] == nil {
+            throw ValidationError("--scan is the first pass of a shard; give --shard I/N")
+        }
         if let preview, ImageFileFormat(path: preview) == nil {
             throw ValidationError("--preview must name a .png or .jpg file, got '\(preview)'")
         }
@@ -147,10 +170,31 @@ struct Prepare: ParsableCommand {
     }
 
     func run() throws {
+        if mergeScan {
+            let scan = try calling { try PrepareRun.mergeScan(output: out) }
+            print("merged the shards' first passes in \(out): \(scan.bands) bands" + (scan.meanPixel.map { "; mean pixel " + $0.map { String(format: "%.1f", $0 * 255) }.joined(separator: "/") } ?? ""))
+            return
+        }
+        if merge {
+            let report = try calling { try PrepareRun.merge(output: out) }
+            for failure in report.failures { printError("\(failure)") }
+            print(report.summary(output: out, hasMasks: report.classCounts.reduce(0, +) > 0))
+            if !report.failures.isEmpty { throw ExitStatus.partial }
+            return
+        }
+        let images = images!
         let settings = try settingsOptions.layered(PrepareSettings.self, flags: flagValues)
         let quiet = quietOption.quiet
         limitOptions.apply()
         var inputs = PrepareInputs(images: images, masks: masks, output: out)
+        inputs.shard = try calling { try shard.map(Shard.init(argument:)) ?? Shard.fromEnvironment() }
+        if let shard = inputs.shard, shard.origin != "--shard", !quiet { printError("note: shard \(shard) from \(shard.origin)") }
+        if scan {
+            Vips.setConcurrency(1)
+            let scanned = try calling { try PrepareRun.scanPart(settings: settings, inputs: inputs) }
+            print("first pass of shard \(inputs.shard!): \(plural(scanned, "image")) measured into \(out)/shards; merge them with 'tessera prepare --merge-scan --out \(out)'")
+            return
+        }
         inputs.overwrite = overwrite
         inputs.resume = resume
         inputs.workers = threadOptions.threads ?? Batch.defaultWorkers
@@ -171,8 +215,12 @@ struct Prepare: ParsableCommand {
                 throw CLIError("preview \(preview): \(error)")
             }
         }
-        print(report.summary(output: out, hasMasks: masks != nil))
-        if report.prepared == 0 {
+        if let shard = inputs.shard {
+            print("prepared shard \(shard): \(report.prepared) of \(plural(report.sources, "image")), \(plural(report.tiles, "tile")); merge the shards with 'tessera prepare --merge --out \(out)'")
+        } else {
+            print(report.summary(output: out, hasMasks: masks != nil))
+        }
+        if report.prepared == 0 && inputs.shard == nil {
             throw CLIError("\(images): none of the \(plural(report.sources, "image")) could be prepared (reasons above); nothing was produced")
         }
         if !report.failures.isEmpty {

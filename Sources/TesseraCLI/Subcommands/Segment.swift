@@ -43,7 +43,10 @@ struct Segment: ParsableCommand {
     var inputs: [String] = []
 
     @Option(help: ArgumentHelp("A checkpoint (.safetensors) made by 'tessera train', or a model name (threshold).", valueName: "checkpoint|name"))
-    var model: String
+    var model: String?
+
+    @Flag(help: "Merge the shards' reports in --out (report.shard-I-of-N.json) into report.json.")
+    var merge = false
 
     @Option(help: ArgumentHelp("The output folder.", valueName: "folder"))
     var out: String
@@ -119,7 +122,12 @@ struct Segment: ParsableCommand {
     }
 
     func validate() throws {
+        if merge {
+            if !inputs.isEmpty || model != nil { throw ValidationError("--merge reads the shards' reports in --out; give no INPUT or --model") }
+            return
+        }
         guard !inputs.isEmpty else { throw ValidationError("give at least one INPUT: a folder, an image, or @list.txt") }
+        guard model != nil else { throw ValidationError("give --model: a checkpoint made by 'tessera train', or a model name") }
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
         if let shard { do { _ = try Shard(argument: shard) } catch { throw ValidationError("\(error)") } }
         if settingsOptions.config == nil {
@@ -131,9 +139,16 @@ struct Segment: ParsableCommand {
     }
 
     func run() throws {
+        if merge {
+            let images = try calling { try SegmentRun.merge(output: out) }
+            let failed = images.filter { $0.status == .failed }
+            print("merged \(plural(images.count, "image")) of the shards into \(out)/report.json" + (failed.isEmpty ? "" : ", \(failed.count) failed"))
+            if !failed.isEmpty { throw ExitStatus.partial }
+            return
+        }
         ProcessSetup.keepFreedMemory()
         let settings = try settingsOptions.layered(SegmentSettings.self, flags: flagValues)
-        var segmentInputs = SegmentInputs(inputs: inputs, model: model, output: out)
+        var segmentInputs = SegmentInputs(inputs: inputs, model: model!, output: out)
         segmentInputs.resume = resume
         segmentInputs.overwrite = overwrite
         segmentInputs.shard = try calling { try shard.map(Shard.init(argument:)) ?? Shard.fromEnvironment() }

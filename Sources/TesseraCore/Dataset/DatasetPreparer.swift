@@ -35,6 +35,49 @@ public struct DatasetScan: Sendable {
     public var format: PixelFormat = .uint8
 }
 
+/// What the first pass learned about one source: a record a shard can write and a merge can
+/// combine into exactly what one machine would have computed.
+public struct SourceScan: Sendable, Codable, Equatable {
+    public var name: String
+    public var colour: Bool
+    public var wide: Bool
+    /// Per-band sums (0…1 units) after colour constancy, and the pixel count, when measured.
+    public var sums: [Double]?
+    public var pixels: Double?
+    public var failure: InputError?
+
+    public init(name: String, colour: Bool, wide: Bool, sums: [Double]? = nil, pixels: Double? = nil, failure: InputError? = nil) {
+        (self.name, self.colour, self.wide, self.sums, self.pixels, self.failure) = (name, colour, wide, sums, pixels, failure)
+    }
+
+    /// The dataset's bands (3 when any readable source has colour) and format (16-bit when every
+    /// readable source is).
+    public static func dataset(_ scans: [SourceScan]) -> (bands: Int, format: PixelFormat) {
+        let readable = scans.filter { $0.failure == nil }
+        let bands = readable.contains(where: \.colour) ? 3 : 1
+        let format: PixelFormat = !readable.isEmpty && readable.allSatisfy(\.wide) ? .uint16 : .uint8
+        return (bands, format)
+    }
+
+    /// The dataset's scan from every source's record, summed in the order given (the sources'
+    /// sorted order), and the sources that failed.
+    public static func combine(_ scans: [SourceScan], bands: Int, format: PixelFormat) -> (DatasetScan, [String: InputError]) {
+        var failures: [String: InputError] = [:]
+        var total = [Double](repeating: 0, count: bands)
+        var pixels = 0.0
+        var measured = false
+        for scan in scans {
+            if let failure = scan.failure { failures[scan.name] = failure; continue }
+            guard let sums = scan.sums, let n = scan.pixels else { continue }
+            measured = true
+            for b in 0..<bands { total[b] += sums[b] }
+            pixels += n
+        }
+        let mean = measured && pixels > 0 ? total.map { $0 / pixels } : nil
+        return (DatasetScan(bands: bands, meanPixel: mean, format: format), failures)
+    }
+}
+
 /// The dataset pipeline: pad → colour constancy → tiles → augmentation, with libvips doing every
 /// pixel operation, then folds per source.
 ///
@@ -61,43 +104,50 @@ public struct DatasetPreparer: Sendable {
     /// failures and should be left out of the second pass.
     public func scan(_ sources: [PrepareSource], workers: Int,
                      progress: (@Sendable (Int) -> Void)? = nil) -> (DatasetScan, [String: InputError]) {
-        let headers = Batch.map(sources, workers: workers) { source -> (bands: Int, wide: Bool) in
+        let headers = scanHeaders(sources, workers: workers)
+        let (bands, format) = SourceScan.dataset(headers)
+        guard settings.needsMeanPixel else { return SourceScan.combine(headers, bands: bands, format: format) }
+        return SourceScan.combine(scanPixels(headers, sources: sources, bands: bands, format: format, workers: workers, progress: progress),
+                                  bands: bands, format: format)
+    }
+
+    /// Each source's header: its bands and sample format, or why it cannot be read.
+    public func scanHeaders(_ sources: [PrepareSource], workers: Int) -> [SourceScan] {
+        let results = Batch.map(sources, workers: workers) { source -> SourceScan in
             let image = try Image.load(source.imagePath)
             let opaqueBands = try image.withoutAlpha().bands
             let colour = image.needsColourConversion || opaqueBands >= 3
-            return (colour ? 3 : 1, image.format == .uint16 && !image.needsColourConversion)
+            return SourceScan(name: source.name, colour: colour, wide: image.format == .uint16 && !image.needsColourConversion)
         }
-        var failures: [String: InputError] = [:]
-        var colour = false, allWide = true
-        for (source, result) in zip(sources, headers) {
+        return zip(sources, results).map { source, result in
             switch result {
-            case .success(let header):
-                colour = colour || header.bands >= 3
-                allWide = allWide && header.wide
-            case .failure(let error): failures[source.name] = InputError(describing: error, path: source.imagePath)
-            }
-        }
-        let bands = colour ? 3 : 1
-        let format: PixelFormat = allWide && failures.count < sources.count ? .uint16 : .uint8
-        guard settings.needsMeanPixel else { return (DatasetScan(bands: bands, meanPixel: nil, format: format), failures) }
-        let readable = sources.filter { failures[$0.name] == nil }
-        let sums = Batch.map(readable, workers: workers, progress: progress) { source -> ([Double], Double) in
-            try preprocessing(bands: bands, meanPixel: nil, format: format)
-                .correctedSums(try Preprocessing.normalize(try Image.load(source.imagePath), bands: bands, format: format).image)
-        }
-        var total = [Double](repeating: 0, count: bands)
-        var pixels = 0.0
-        for (source, result) in zip(readable, sums) {
-            switch result {
-            case .success(let (s, n)):
-                for b in 0..<bands { total[b] += s[b] }
-                pixels += n
+            case .success(let scan): return scan
             case .failure(let error):
-                failures[source.name] = InputError(describing: error, path: source.imagePath)
+                return SourceScan(name: source.name, colour: false, wide: false, failure: InputError(describing: error, path: source.imagePath))
             }
         }
-        let mean = pixels > 0 ? total.map { $0 / pixels } : nil
-        return (DatasetScan(bands: bands, meanPixel: mean, format: format), failures)
+    }
+
+    /// The headers of `headers` with each readable source's pixel sums after colour constancy,
+    /// for the mean pixel.
+    public func scanPixels(_ headers: [SourceScan], sources: [PrepareSource], bands: Int, format: PixelFormat, workers: Int,
+                           progress: (@Sendable (Int) -> Void)? = nil) -> [SourceScan] {
+        let paths = Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.imagePath) })
+        let readable = headers.filter { $0.failure == nil }
+        let sums = Batch.map(readable, workers: workers, progress: progress) { header -> ([Double], Double) in
+            try preprocessing(bands: bands, meanPixel: nil, format: format)
+                .correctedSums(try Preprocessing.normalize(try Image.load(paths[header.name]!), bands: bands, format: format).image)
+        }
+        var byName: [String: SourceScan] = [:]
+        for (header, result) in zip(readable, sums) {
+            var scan = header
+            switch result {
+            case .success(let (s, n)): (scan.sums, scan.pixels) = (s, n)
+            case .failure(let error): scan.failure = InputError(describing: error, path: paths[header.name]!)
+            }
+            byName[header.name] = scan
+        }
+        return headers.map { byName[$0.name] ?? $0 }
     }
 
     /// The preprocessing of this dataset, for `bands` bands and the measured mean pixel.

@@ -9,6 +9,10 @@ public struct PrepareInputs: Sendable {
     public var overwrite = false
     public var resume = false
     public var workers = Batch.defaultWorkers
+    /// This task's part of the sources, on a cluster: its tiles, and a part that
+    /// ``PrepareRun/merge(output:)`` combines with the others' into the dataset's manifest and
+    /// description.
+    public var shard: Shard?
 
     public init(images: String, masks: String?, output: String) {
         self.images = images
@@ -61,6 +65,75 @@ public enum PrepareRun {
     public static func run(settings: PrepareSettings, inputs: PrepareInputs, progress: ProgressSink = .silent) throws -> PrepareReport {
         if let problem = settings.problem() { throw InputError(path: "settings", message: problem) }
         let advance: @Sendable (Int) -> Void = { progress.advance($0, nil) }
+        var (sources, report) = try list(inputs)
+        let allNames = sources.map(\.name)
+        try prepareOutput(settings: settings, inputs: inputs)
+
+        let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
+        let scan: DatasetScan, scanFailures: [String: InputError]
+        if let shard = inputs.shard {
+            // The dataset-wide statistics: the merged first pass when the mean pixel is needed,
+            // else every source's header (cheap), so every shard decides bands and depth alike.
+            if settings.needsMeanPixel {
+                (scan, scanFailures) = try mergedScan(output: inputs.output, sources: sources)
+            } else {
+                let headers = preparer.scanHeaders(sources, workers: inputs.workers)
+                let (bands, format) = SourceScan.dataset(headers)
+                (scan, scanFailures) = SourceScan.combine(headers, bands: bands, format: format)
+            }
+            // The listing's own failures (ambiguous names, missing masks) are the first shard's.
+            if shard.index > 0 { report.failures = [] }
+            sources = shard.part(of: sources)
+            report.sources = sources.count + report.failures.count
+        } else {
+            if settings.needsMeanPixel { progress.phase("mean pixel", sources.count) }
+            (scan, scanFailures) = preparer.scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? advance : nil)
+        }
+        report.scan = scan
+        let readable = sources.filter { scanFailures[$0.name] == nil }
+        report.failures += sources.compactMap { scanFailures[$0.name] }
+
+        let folds = assignFolds(allNames, folds: settings.folds, seed: settings.seed)
+        progress.phase("prepare", readable.count)
+        let results = Batch.map(readable, workers: inputs.workers, progress: advance) { source in
+            try preparer.prepare(source, scan: scan, fold: folds[source.name] ?? 0)
+        }
+        var rows: [ManifestRow] = []
+        report.classCounts = [UInt64](repeating: 0, count: settings.classes)
+        for (source, result) in zip(readable, results) {
+            switch result {
+            case .success(let prepared):
+                report.prepared += 1
+                rows += prepared.rows
+                report.written += prepared.written
+                report.kept += prepared.kept
+                for c in 0..<settings.classes { report.classCounts[c] += prepared.classCounts[c] }
+                report.notes += prepared.notes.map { (source.name, $0) }
+            case .failure(let error):
+                report.failures.append(InputError(describing: error, path: source.imagePath))
+            }
+        }
+        report.tiles = rows.count
+        report.rows = rows
+        if let shard = inputs.shard {
+            try writePart(PreparePart(shard: shard, state: String(decoding: try stateJSON(settings: settings, inputs: inputs), as: UTF8.self),
+                                      found: report.sources, prepared: report.prepared, failures: report.failures,
+                                      manifest: rows.map(\.csvLine), classCounts: report.classCounts, scan: scan),
+                          to: partsFolder(inputs.output) + "/prepare.\(shard.index)-of-\(shard.count).json")
+            for folder in ["/images", "/masks"] { AtomicFile.removeLeftovers(in: inputs.output + folder) }
+            return report
+        }
+        try Manifest(rows: rows).write(to: inputs.output + "/" + DatasetFiles.manifest)
+        // What an interrupted writer left (this run's own writes are all renamed by now).
+        for folder in ["", "/images", "/masks"] { AtomicFile.removeLeftovers(in: inputs.output + folder) }
+        try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: inputs.masks != nil),
+                             to: inputs.output + "/" + DatasetFiles.description)
+        return report
+    }
+
+    /// The sources of `inputs` — images paired with masks by basename — sorted by name, and a
+    /// report holding the listing's failures and ignored files.
+    static func list(_ inputs: PrepareInputs) throws -> (sources: [PrepareSource], report: PrepareReport) {
         let imageFolder = try ImageFolder(inputs.images)
         guard !imageFolder.files.isEmpty || !imageFolder.ambiguous.isEmpty else {
             throw InputError(path: inputs.images, message: "no image files here (PNG, JPEG, TIFF, WebP, …)")
@@ -92,43 +165,7 @@ public enum PrepareRun {
             }
         }
         report.sources = sources.count + report.failures.count
-        try prepareOutput(settings: settings, inputs: inputs)
-
-        let preparer = DatasetPreparer(settings: settings, output: inputs.output, resume: inputs.resume)
-        if settings.needsMeanPixel { progress.phase("mean pixel", sources.count) }
-        let (scan, scanFailures) = preparer.scan(sources, workers: inputs.workers, progress: settings.needsMeanPixel ? advance : nil)
-        report.scan = scan
-        let readable = sources.filter { scanFailures[$0.name] == nil }
-        report.failures += sources.compactMap { scanFailures[$0.name] }
-
-        let folds = assignFolds(sources.map(\.name), folds: settings.folds, seed: settings.seed)
-        progress.phase("prepare", readable.count)
-        let results = Batch.map(readable, workers: inputs.workers, progress: advance) { source in
-            try preparer.prepare(source, scan: scan, fold: folds[source.name] ?? 0)
-        }
-        var rows: [ManifestRow] = []
-        report.classCounts = [UInt64](repeating: 0, count: settings.classes)
-        for (source, result) in zip(readable, results) {
-            switch result {
-            case .success(let prepared):
-                report.prepared += 1
-                rows += prepared.rows
-                report.written += prepared.written
-                report.kept += prepared.kept
-                for c in 0..<settings.classes { report.classCounts[c] += prepared.classCounts[c] }
-                report.notes += prepared.notes.map { (source.name, $0) }
-            case .failure(let error):
-                report.failures.append(InputError(describing: error, path: source.imagePath))
-            }
-        }
-        report.tiles = rows.count
-        report.rows = rows
-        try Manifest(rows: rows).write(to: inputs.output + "/" + DatasetFiles.manifest)
-        // What an interrupted writer left (this run's own writes are all renamed by now).
-        for folder in ["", "/images", "/masks"] { AtomicFile.removeLeftovers(in: inputs.output + folder) }
-        try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: inputs.masks != nil),
-                             to: inputs.output + "/" + DatasetFiles.description)
-        return report
+        return (sources, report)
     }
 
     /// Creates the output folder, or checks that an existing one may be used.
@@ -141,7 +178,12 @@ public enum PrepareRun {
         if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw InputError(path: out, message: "exists and is not a folder") }
             let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
-            if !contents.isEmpty {
+            if inputs.shard != nil {
+                // Shards share the folder and may start at once: the settings must agree, nothing is removed.
+                if let previous = fm.contents(atPath: statePath), previous != state {
+                    throw InputError(path: out, message: "was prepared with other settings or inputs (see \(stateFile)); every shard must run with the same ones")
+                }
+            } else if !contents.isEmpty {
                 if inputs.resume {
                     guard let previous = fm.contents(atPath: statePath) else {
                         throw InputError(path: out, message: "holds no interrupted prepare run to resume (\(stateFile) is missing); use --overwrite to start again")
@@ -161,8 +203,17 @@ public enum PrepareRun {
             }
         }
         do {
+            if inputs.shard == nil || !fm.fileExists(atPath: out) {
+                // The parent must exist: a typo never creates a tree of folders.
+                let parent = (out as NSString).deletingLastPathComponent
+                if !parent.isEmpty && !fm.fileExists(atPath: parent) {
+                    throw InputError(path: out, message: "cannot create the output folder: its parent \(parent) does not exist")
+                }
+            }
             try fm.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
             if inputs.masks != nil { try fm.createDirectory(atPath: out + "/masks", withIntermediateDirectories: true) }
+        } catch let error as InputError {
+            throw error
         } catch {
             throw InputError(path: out, message: "cannot create the output folder: \(error.localizedDescription)")
         }

@@ -2,7 +2,7 @@ import TesseraImaging
 
 /// A problem with one of the user's inputs — a folder, an image, a mask, a settings value — as
 /// one line: the path, then what is wrong and, where it helps, how to fix it.
-public struct InputError: Error, CustomStringConvertible, Sendable {
+public struct InputError: Error, CustomStringConvertible, Sendable, Codable, Equatable {
     public var path: String
     public var message: String
 

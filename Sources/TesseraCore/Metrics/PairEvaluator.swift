@@ -2,7 +2,7 @@ import Foundation
 import TesseraImaging
 
 /// The comparison of one prediction with its ground truth.
-public struct PairEvaluation: Sendable {
+public struct PairEvaluation: Sendable, Codable {
     public var name: String
     public var predictionPath: String
     public var truthPath: String

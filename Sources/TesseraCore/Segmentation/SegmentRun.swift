@@ -397,3 +397,53 @@ extension Tensor {
         return out
     }
 }
+
+extension SegmentRun {
+    /// The reports of every shard (`report.shard-I-of-N.json`) combined into `report.json`; the
+    /// masks themselves are each shard's own files, already in place. Returns the images.
+    public static func merge(output: String) throws -> [SegmentedImage] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? [])
+            .filter { $0.hasPrefix("report.shard-") && $0.hasSuffix(".json") }.sorted()
+        guard !names.isEmpty else {
+            throw InputError(path: output, message: "holds no shard reports (report.shard-I-of-N.json) to merge; run the shards first")
+        }
+        var objects: [[String: Any]] = []
+        var seen: [Int: String] = [:]
+        var count: Int?
+        for name in names {
+            guard let data = FileManager.default.contents(atPath: output + "/" + name),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let shard = object["shard"] as? [String: Any], let index = shard["index"] as? Int, let n = shard["count"] as? Int else {
+                throw InputError(path: output + "/" + name, message: "not a shard report of 'tessera segment'")
+            }
+            if let count, count != n { throw InputError(path: output + "/" + name, message: "is of \(n) shards, the others of \(count); remove the stale reports") }
+            count = n
+            if let other = seen[index] { throw InputError(path: output + "/" + name, message: "is shard \(index) again (after \(other))") }
+            seen[index] = name
+            objects.append(object)
+        }
+        let missing = (0..<count!).filter { seen[$0] == nil }
+        guard missing.isEmpty else {
+            throw InputError(path: output, message: "shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(count!)" }.joined(separator: ", ")) of segment \(missing.count == 1 ? "has" : "have") no report; run \(missing.count == 1 ? "it" : "them") before merging")
+        }
+        for key in ["model", "tile_size", "overlap", "threshold", "blend", "tta"] {
+            let values = Set(objects.map { "\($0[key] ?? "")" })
+            guard values.count == 1 else {
+                throw InputError(path: output, message: "the shards ran with different \(key): \(values.sorted().joined(separator: " vs ")); rerun them alike")
+            }
+        }
+        var merged = objects[0]
+        let images = objects.flatMap { ($0["images"] as? [[String: Any]]) ?? [] }.sorted { ($0["name"] as? String ?? "") < ($1["name"] as? String ?? "") }
+        merged["images"] = images
+        merged["shard"] = nil
+        merged["shards"] = count
+        merged["input_errors"] = objects.flatMap { ($0["input_errors"] as? [String]) ?? [] }
+        let statuses = images.map { $0["status"] as? String ?? "" }
+        merged["summary"] = ["done": statuses.filter { $0 == "done" }.count, "kept": statuses.filter { $0 == "kept" }.count,
+                             "failed": statuses.filter { $0 == "failed" }.count + ((merged["input_errors"] as? [String])?.count ?? 0)]
+        try AtomicFile.write(try jsonString(merged) + "\n", to: output + "/report.json")
+        for name in names { try? FileManager.default.removeItem(atPath: output + "/" + name) }
+        let decoder = JSONDecoder()
+        return try images.map { try decoder.decode(SegmentedImage.self, from: JSONSerialization.data(withJSONObject: $0)) }
+    }
+}
