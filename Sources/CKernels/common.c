@@ -13,6 +13,12 @@ int tsr_cpu_avx2_fma(void) {
     return detected;
 }
 
+int tsr_cpu_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
 void tsr_pad_rows(const float *x, int channels, int h, int w, int pad, int first, int rows,
                   size_t stride, float *band) {
     for (int c = 0; c < channels; c++)

@@ -5,7 +5,6 @@
 #include <stddef.h>
 
 /// 1 when the CPU runs AVX2 and FMA (the kernels' vector paths), else 0; checked once.
-int tsr_cpu_avx2_fma(void);
 
 /// Copies rows `first − pad ..< first − pad + rows` of each of `channels` planes (`h × w`) into
 /// `band` (`channels × rows` rows of `stride ≥ pad + w` floats): the input at column `pad`,

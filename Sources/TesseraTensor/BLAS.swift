@@ -1,4 +1,6 @@
+import CKernels
 import COpenBLAS
+import Foundation
 
 /// The one place in Tessera that calls OpenBLAS (`cblas_*`, `openblas_*`).
 ///
@@ -7,9 +9,37 @@ import COpenBLAS
 /// A process-wide thread count changed while others call it would race.
 public enum BLAS {
     private static let singleThreaded: Bool = {
+        chooseKernels()
         openblas_set_num_threads(1)
         return true
     }()
+
+    /// OpenBLAS picks its kernels by CPU model, and falls back to its slowest (Prescott: SSE3,
+    /// no AVX) on a model it does not know — as 0.3.21 does on Xeons newer than it, making GEMM
+    /// 1.8× slower. When it fell back and `OPENBLAS_CORETYPE` is unset, the kernels are chosen by
+    /// the CPU's features instead (AVX-512 → SkylakeX, AVX2 + FMA → Haswell), through the
+    /// library's own re-initialization, before any BLAS call. `OPENBLAS_CORETYPE` set by the
+    /// user always wins.
+    static func chooseKernels() {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
+        let generic: Set<String> = ["prescott", "core2", "katmai", "coppermine", "northwood", "banias", "unknown"]
+        guard let name = openblas_get_corename(), generic.contains(String(cString: name).lowercased()) else { return }
+        let wanted = tsr_cpu_avx512() != 0 ? "SkylakeX" : tsr_cpu_avx2_fma() != 0 ? "Haswell" : nil
+        guard let wanted,
+              let quit = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_dynamic_quit"),
+              let initialize = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_dynamic_init") else { return }
+        typealias Call = @convention(c) () -> Void
+        setenv("OPENBLAS_CORETYPE", wanted, 1)
+        unsafeBitCast(quit, to: Call.self)()
+        unsafeBitCast(initialize, to: Call.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+
+    /// The kernels OpenBLAS runs (`SkylakeX`, `Haswell`, …).
+    public static var kernels: String {
+        _ = singleThreaded
+        return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+    }
 
     /// Whether a matrix is used as stored or transposed.
     public enum Transpose: Sendable {

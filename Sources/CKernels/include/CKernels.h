@@ -3,6 +3,12 @@
 
 #include <stddef.h>
 
+/// 1 when the CPU runs AVX2 and FMA.
+int tsr_cpu_avx2_fma(void);
+
+/// 1 when the CPU has AVX-512 F, BW, VL and DQ (what OpenBLAS's SkylakeX kernels use).
+int tsr_cpu_avx512(void);
+
 /// Direct convolution of narrow layers, stride 1, one group: the output is accumulated in vector
 /// registers from a zero-padded band of input rows, with no unfolded (im2col) copy of the input.
 /// Built for AVX2+FMA with a target attribute; `tsr_direct_conv_available` says whether this CPU

@@ -144,13 +144,13 @@ struct Models: ParsableCommand {
         if json {
             var object: [String: Any] = [
                 "model": entry.name, "case": train ? "train" : "forward", "size": size, "batch": batch,
-                "threads": Parallel.threads, "median_s": result.median, "runs_s": result.seconds,
+                "threads": Parallel.threads, "median_s": result.median, "runs_s": result.seconds, "blas_kernels": BLAS.kernels,
                 "images_per_s": result.imagesPerSecond,
             ]
             if let g = result.gflopsPerSecond { object["gflops_per_s"] = g }
             print(try jsonString(object))
         } else {
-            var line = "\(entry.name) \(what), \(batch)×\(size)², \(Parallel.threads) threads: "
+            var line = "\(entry.name) \(what), \(batch)×\(size)², \(Parallel.threads) threads, OpenBLAS \(BLAS.kernels) kernels: "
                 + String(format: "%.3f s median of %d, %.2f images/s", result.median, result.seconds.count, result.imagesPerSecond)
             if let g = result.gflopsPerSecond { line += String(format: ", %.1f GFLOP/s", g) }
             print(line)
