@@ -213,23 +213,136 @@ public enum RecipeRunner {
             try ensureFolder(out)
             Vips.setConcurrency(1)
             let outcome = try EvaluateRun.run(settings: settings, inputs: inputs, progress: progress)
-            let report = outcome.report
             for failure in outcome.failures { progress.line("\(failure)") }
-            try AtomicFile.write(report.csv(), to: out + "/metrics.csv")
-            try AtomicFile.write(try jsonString(report.jsonSummary(failures: outcome.failures.count, sweepPrefix: settings.sweep ? out + "/sweep" : nil)) + "\n",
-                                 to: out + "/metrics.json")
-            if settings.sweep, let csv = report.sweepCSV(), let svg = report.sweepSVG() {
-                try AtomicFile.write(csv, to: out + "/sweep.csv")
-                try AtomicFile.write(svg, to: out + "/sweep.svg")
-                try Image.renderSVG(svg).save(to: out + "/sweep.png")
-            }
-            try AtomicFile.write(report.table(failures: outcome.failures.count), to: out + "/metrics.txt")
-            var headline: [String: Double] = [:]
-            for metric in [Metric.iou, .dice, .f1, .precision, .recall, .recallWeightedF1, .recallWeightedIoU] {
-                headline[metric.rawValue] = report.meanOverClasses(micro: metric)
-            }
-            return headline
+            return try writeEvaluation(outcome, settings: settings, to: out)
         }
+    }
+
+    /// An evaluation's files in `out` — metrics.csv, metrics.json, metrics.txt and the sweep —
+    /// and its headline numbers.
+    static func writeEvaluation(_ outcome: EvaluateOutcome, settings: EvaluationSettings, to out: String) throws -> [String: Double] {
+        let report = outcome.report
+        try AtomicFile.write(report.csv(), to: out + "/metrics.csv")
+        try AtomicFile.write(try jsonString(report.jsonSummary(failures: outcome.failures.count, sweepPrefix: settings.sweep ? out + "/sweep" : nil)) + "\n",
+                             to: out + "/metrics.json")
+        if settings.sweep, let csv = report.sweepCSV(), let svg = report.sweepSVG() {
+            try AtomicFile.write(csv, to: out + "/sweep.csv")
+            try AtomicFile.write(svg, to: out + "/sweep.svg")
+            try Image.renderSVG(svg).save(to: out + "/sweep.png")
+        }
+        try AtomicFile.write(report.table(failures: outcome.failures.count), to: out + "/metrics.txt")
+        var headline: [String: Double] = [:]
+        for metric in [Metric.iou, .dice, .f1, .precision, .recall, .recallWeightedF1, .recallWeightedIoU] {
+            headline[metric.rawValue] = report.meanOverClasses(micro: metric)
+        }
+        return headline
+    }
+
+    // MARK: Cluster tasks
+
+    /// The run record in `output`, or an empty one.
+    static func record(_ output: String) -> RunRecord {
+        (try? JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/" + recordFile))))
+            ?? RunRecord(recipe: "", tessera: TesseraVersion.string, stages: [])
+    }
+
+    /// Every stage's fingerprint, by label.
+    public static func fingerprints(_ plan: RecipePlan) -> [String: String] {
+        var fingerprints: [String: String] = [:]
+        for stage in plan.stages {
+            fingerprints[stage.label] = Fingerprint.of(stage, upstream: stage.upstream.map { fingerprints[$0] ?? "" })
+        }
+        return fingerprints
+    }
+
+    /// Runs one step of one stage as a cluster job does (`LABEL:STEP`, see ``ClusterPlan``): the
+    /// array steps take their shard (or fold) from the scheduler's variables; a stage's `finish`
+    /// merges the parts and records the stage as done in `run.json`.
+    public static func runTask(_ plan: RecipePlan, task: String, registry: ModelRegistry, progress: ProgressSink = .silent) throws {
+        let parts = task.split(separator: ":").map(String.init)
+        guard parts.count == 2, let stage = plan.stages.first(where: { $0.label == parts[0] }) else {
+            throw InputError(path: "--task", message: "'\(task)' is not a step of this recipe; its stages: \(plan.stages.map(\.label).joined(separator: ", "))")
+        }
+        let step = parts[1]
+        func shard() throws -> Shard {
+            guard let shard = try Shard.fromEnvironment() else {
+                throw InputError(path: "--task \(task)", message: "is a job-array step: run it in a Slurm array or a Kubernetes Indexed Job (no SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX is set)")
+            }
+            return shard
+        }
+        let log = RunLog(path: plan.recipe.output + "/" + logFile, enabled: true)
+        try ensureFolder(plan.recipe.output)
+        try ensureFolder((stage.output as NSString).deletingLastPathComponent)
+        Vips.setConcurrency(1)
+        var headline: [String: Double]?
+        switch (stage.work, step) {
+        case (.prepare(let settings, var inputs, _), "scan"):
+            inputs.shard = try shard()
+            _ = try PrepareRun.scanPart(settings: settings, inputs: inputs)
+        case (.prepare(_, let inputs, _), "merge-scan"):
+            _ = try PrepareRun.mergeScan(output: inputs.output)
+        case (.prepare(let settings, var inputs, _), "work"):
+            inputs.shard = try shard()
+            let report = try PrepareRun.run(settings: settings, inputs: inputs, progress: progress)
+            for failure in report.failures { progress.line("\(failure)") }
+        case (.prepare(_, let inputs, let preview), "finish"):
+            let report = try PrepareRun.merge(output: inputs.output)
+            if let preview, !report.rows.isEmpty { try PreviewSheet.write(rows: report.rows, output: inputs.output, to: preview) }
+            progress.line(report.summary(output: inputs.output, hasMasks: inputs.masks != nil))
+            headline = ["tiles": Double(report.tiles), "failed inputs": Double(report.failures.count)]
+        case (.train(let settings, var inputs), "work"):
+            ProcessSetup.keepFreedMemory()
+            if case .all = settings.fold { inputs.onlyFold = try shard().index }
+            inputs.resume = FileManager.default.fileExists(atPath: inputs.output + "/" + TrainRun.settingsFile)
+            _ = try TrainRun.run(settings: settings, inputs: inputs, registry: registry, progress: progress)
+        case (.train(let settings, let inputs), "finish"):
+            try TrainRun.writeRunCharts(inputs.output, model: settings.model, monitor: settings.monitor)
+            headline = [:]
+            if case .all = settings.fold {
+                let summary = try TrainingSummary.read(run: inputs.output)
+                _ = try summary.write()
+                progress.line(summary.table())
+                for fold in summary.folds { headline?["fold \(fold.fold) val IoU"] = fold.metrics["iou"] }
+            }
+        case (.segment(let settings, var inputs), "work"):
+            ProcessSetup.keepFreedMemory()
+            inputs.shard = try shard()
+            inputs.resume = true
+            inputs.overwrite = false
+            let report = try SegmentRun.run(settings: settings, inputs: inputs, registry: registry, progress: progress)
+            progress.line(report.summary(output: inputs.output))
+        case (.segment(_, let inputs), "finish"):
+            let images = try SegmentRun.merge(output: inputs.output)
+            headline = ["images": Double(images.filter { $0.status != .failed }.count), "failed inputs": Double(images.filter { $0.status == .failed }.count)]
+        case (.evaluate(let settings, var inputs, let out), "work"):
+            try ensureFolder(out)
+            try ensureFolder(out + "/parts")
+            let shard = try shard()
+            inputs.shard = shard
+            let outcome = try EvaluateRun.run(settings: settings, inputs: inputs, progress: progress)
+            try EvaluateRun.writePart(outcome, shard: shard, to: out + "/parts/evaluate.\(shard.index)-of-\(shard.count).json")
+        case (.evaluate(let settings, _, let out), "finish"):
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: out + "/parts")) ?? []).filter { $0.hasSuffix(".json") }.sorted().map { out + "/parts/" + $0 }
+            let outcome = try EvaluateRun.merge(files)
+            headline = try writeEvaluation(outcome, settings: settings, to: out)
+            try? FileManager.default.removeItem(atPath: out + "/parts")
+            progress.line(outcome.report.table(failures: outcome.failures.count))
+        default:
+            throw InputError(path: "--task", message: "'\(step)' is not a step of \(stage.kind.rawValue) (its steps: \(stage.kind == .prepare ? "scan, merge-scan, " : "")work, finish)")
+        }
+        log.write("\(task): done\(shardNote())")
+        if let headline {
+            let fingerprint = fingerprints(plan)[stage.label] ?? ""
+            var record = record(plan.recipe.output)
+            record.recipe = plan.recipe.path
+            upsert(&record, StageRecord(label: stage.label, fingerprint: fingerprint, status: "done", output: stage.output,
+                                        finished: ISO8601DateFormatter().string(from: Date()), headline: headline))
+            try save(record, to: plan.recipe.output + "/" + recordFile)
+        }
+    }
+
+    static func shardNote() -> String {
+        (try? Shard.fromEnvironment()).flatMap { $0 }.map { " (shard \($0) from \($0.origin))" } ?? ""
     }
 
     /// `OUTPUT/comparison.csv` and `.md`: each variant's evaluation side by side.

@@ -42,10 +42,63 @@ struct Run: ParsableCommand {
     @Flag(help: "Show what would run and why; run nothing.")
     var dryRun = false
 
+    @Option(help: ArgumentHelp("Run on a cluster's scheduler instead of here: slurm (submit with sbatch) or k8s (write Indexed Jobs).", valueName: "scheduler"))
+    var on: ClusterSubmission.Scheduler?
+
+    @Option(help: ArgumentHelp("With --on slurm: the partition.", valueName: "name"))
+    var partition: String?
+
+    @Option(help: ArgumentHelp("With --on slurm: each job's time limit (Slurm's format, e.g. 2:00:00).", valueName: "limit"))
+    var time: String?
+
+    @Option(help: ArgumentHelp("With --on: CPUs per job. (default: 2)", valueName: "n"))
+    var cpus = 2
+
+    @Option(help: ArgumentHelp("With --on: tasks of each sharded step's job array. (default: 4)", valueName: "n"))
+    var arraySize = 4
+
+    @Option(help: .hidden)
+    var task: String?
+
     @OptionGroup var quietOption: QuietOption
+
+    func validate() throws {
+        if on == nil && (partition != nil || time != nil) { throw ValidationError("--partition and --time go with --on slurm") }
+        guard (1...10000).contains(arraySize) else { throw ValidationError("--array-size must lie in 1…10000, got \(arraySize)") }
+        guard (1...1024).contains(cpus) else { throw ValidationError("--cpus must lie in 1…1024, got \(cpus)") }
+        if task != nil && (on != nil || force || dryRun || stage != nil) { throw ValidationError("--task runs one step of a cluster job; give it alone") }
+    }
 
     func run() throws {
         let plan = try loadPlan(recipe, overrides: overrides)
+        if let task {
+            let registry = try calling { try ModelCatalog.load(pluginPaths: plan.recipe.plugins) }
+            try calling { try RecipeRunner.runTask(plan, task: task, registry: registry, progress: terminalProgress(quiet: quietOption.quiet, batchLines: false)) }
+            return
+        }
+        if let on {
+            let (jobs, skipped) = ClusterPlan.jobs(plan, shards: arraySize, force: force, only: stage)
+            for (label, reason) in skipped { print("\(label): skipped (\(reason))") }
+            guard !jobs.isEmpty else {
+                print("nothing to submit: every stage is done")
+                return
+            }
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+            let tessera = binary.hasPrefix("/") ? binary : FileManager.default.currentDirectoryPath + "/" + binary
+            let submission = ClusterSubmission(scheduler: on, partition: partition, time: time, cpus: cpus, shards: arraySize,
+                                               dryRun: dryRun || on == .k8s, tessera: tessera, overrides: overrides)
+            let result = try calling { try submission.submit(plan, jobs: jobs) }
+            switch on {
+            case .slurm:
+                for (job, command) in zip(result.jobs, result.commands) {
+                    print(dryRun ? "would submit \(job.task): \(command)" : "submitted \(job.task): job \(job.id ?? "?")")
+                }
+                print("job scripts: \(result.folder) (submit.sh resubmits them); logs: \(result.folder)/logs")
+            case .k8s:
+                print("Indexed Job manifests for \(jobs.count) step\(jobs.count == 1 ? "" : "s"): \(result.folder); apply them in order with \(result.folder)/apply.sh")
+            }
+            return
+        }
         var options = RunOptions()
         options.force = force
         options.stage = stage
@@ -106,3 +159,5 @@ func loadPlan(_ path: String, overrides: [String]) throws -> RecipePlan {
 }
 
 extension StageKind: ExpressibleByArgument {}
+
+extension ClusterSubmission.Scheduler: ExpressibleByArgument {}

@@ -120,7 +120,7 @@ public enum PrepareRun {
                                       found: report.sources, prepared: report.prepared, failures: report.failures,
                                       manifest: rows.map(\.csvLine), classCounts: report.classCounts, scan: scan),
                           to: partsFolder(inputs.output) + "/prepare.\(shard.index)-of-\(shard.count).json")
-            for folder in ["/images", "/masks"] { AtomicFile.removeLeftovers(in: inputs.output + folder) }
+            // Other shards' files in flight are not leftovers: the merge clears what is left.
             return report
         }
         try Manifest(rows: rows).write(to: inputs.output + "/" + DatasetFiles.manifest)

@@ -153,8 +153,9 @@ extension PrepareRun {
     static func mergedScan(output: String, sources: [PrepareSource]) throws -> (DatasetScan, [String: InputError]) {
         let path = partsFolder(output) + "/scan.json"
         guard let data = FileManager.default.contents(atPath: path), let part = try? JSONDecoder().decode(ScanPart.self, from: data) else {
-            throw InputError(path: path, message: "is missing: with a mean-pixel fill, the shards need the dataset's first pass; "
-                + "run 'tessera prepare … --shard I/N --scan' for every shard, then 'tessera prepare --merge-scan \(output)'")
+            throw InputError(path: output, message: "holds no merged first pass (shards/scan.json is missing): with a mean-pixel fill, "
+                + "the shards need the dataset's mean pixel first; run 'tessera prepare … --shard I/N --scan' for every shard, "
+                + "then 'tessera prepare --merge-scan --out \(output)'")
         }
         let names = Set(part.sources.map(\.name))
         guard names == Set(sources.map(\.name)) else {
@@ -193,7 +194,8 @@ extension PrepareRun {
         let hasMasks = !(stateObject["masks"] is NSNull)
         try AtomicFile.write(try datasetJSON(settings: settings, report: report, hasMasks: hasMasks), to: output + "/" + DatasetFiles.description)
         try? FileManager.default.removeItem(atPath: partsFolder(output))
-        AtomicFile.removeLeftovers(in: output)
+        // Every shard has finished: what is left in flight now is debris of a killed one.
+        for folder in ["", "/images", "/masks"] { AtomicFile.removeLeftovers(in: output + folder) }
         return report
     }
 }

@@ -65,7 +65,8 @@ public enum EvaluateRun {
             case .failure(let error): failures.append(InputError(describing: error, path: item.prediction))
             }
         }
-        guard !evaluated.isEmpty else {
+        // A shard may hold no pair at all (more shards than pairs): its part is empty, not a failure.
+        guard !evaluated.isEmpty || (inputs.shard != nil && items.isEmpty) else {
             throw InputError(path: inputs.predictions, message: "none of the \(items.count) pairs could be evaluated: "
                 + (failures.last.map { "\($0)" } ?? "see above"))
         }

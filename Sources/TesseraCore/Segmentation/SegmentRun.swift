@@ -108,7 +108,8 @@ public enum SegmentRun {
                                    tileSize: model.tileSize, overlap: model.overlap, threshold: model.threshold,
                                    shard: inputs.shard, report: inputs.output + "/" + reportName, notes: notes)
         try AtomicFile.write(try jsonString(report.json(settings: settings)) + "\n", to: report.report)
-        AtomicFile.removeLeftovers(in: inputs.output)
+        // Shards share the folder: another's files in flight are not leftovers; the merge clears them.
+        if inputs.shard == nil { AtomicFile.removeLeftovers(in: inputs.output) }
         return report
     }
 
@@ -124,12 +125,16 @@ public enum SegmentRun {
             if !own.isEmpty && !inputs.resume && !inputs.overwrite && inputs.shard == nil {
                 throw InputError(path: inputs.output, message: "already holds segmentations; pass --resume to finish them, or --overwrite to replace them")
             }
-            for folder in [inputs.output, inputs.output + "/probabilities", inputs.output + "/overlays"] { AtomicFile.removeLeftovers(in: folder) }
+            if inputs.shard == nil {
+                for folder in [inputs.output, inputs.output + "/probabilities", inputs.output + "/overlays"] { AtomicFile.removeLeftovers(in: folder) }
+            }
         } else {
             do {
                 try fm.createDirectory(atPath: inputs.output, withIntermediateDirectories: false)
-            } catch {
+            } catch where !fm.fileExists(atPath: inputs.output) {
                 throw InputError(path: inputs.output, message: "cannot create the output folder: \(error.localizedDescription) (does its parent folder exist?)")
+            } catch {
+                // Another shard made it first.
             }
         }
     }
@@ -443,6 +448,8 @@ extension SegmentRun {
                              "failed": statuses.filter { $0 == "failed" }.count + ((merged["input_errors"] as? [String])?.count ?? 0)]
         try AtomicFile.write(try jsonString(merged) + "\n", to: output + "/report.json")
         for name in names { try? FileManager.default.removeItem(atPath: output + "/" + name) }
+        // Every shard has finished: what is left in flight now is debris of a killed one.
+        for folder in [output, output + "/probabilities", output + "/overlays"] { AtomicFile.removeLeftovers(in: folder) }
         let decoder = JSONDecoder()
         return try images.map { try decoder.decode(SegmentedImage.self, from: JSONSerialization.data(withJSONObject: $0)) }
     }

@@ -13,6 +13,9 @@ public struct TrainInputs: Sendable {
     public var overwrite = false
     /// The folder relative paths in the settings (`model_config`, `init`) are resolved against.
     public var baseFolder: String?
+    /// Train only this fold of `fold: all` (one array task per fold on a cluster); the run's
+    /// settings still say `all`, so the folds' tasks share one run folder.
+    public var onlyFold: Int?
 
     public init(dataset: String, output: String) {
         self.dataset = dataset
@@ -85,7 +88,7 @@ public enum TrainRun {
             throw InputError(path: inputs.dataset, message: "has no masks: prepare it with --masks to train on it")
         }
         let plan = try TrainingPlan(settings: settings, dataset: dataset, registry: registry, baseFolder: inputs.baseFolder, classes: classes)
-        let folds: [Int?]
+        var folds: [Int?]
         switch settings.fold {
         case .auto: folds = [dataset.settings.folds > 1 ? 0 : nil]
         case .none: folds = [nil]
@@ -100,24 +103,42 @@ public enum TrainRun {
             }
             folds = [k]
         }
+        if let only = inputs.onlyFold {
+            guard folds.contains(only) else {
+                throw InputError(path: inputs.dataset, message: "has no fold \(only) to train (its folds are 0…\(dataset.settings.folds - 1))")
+            }
+            folds = [only]
+        }
         try prepareOutput(settings: settings, plan: plan, inputs: inputs)
         if let threads = settings.threads { Parallel.setThreads(threads) }
         var outcomes: [FoldOutcome] = []
         for fold in folds {
             outcomes.append(try FoldTrainer(plan: plan, fold: fold, output: inputs.output, resume: inputs.resume, progress: progress).run())
         }
-        var charts = [inputs.output + "/curves.svg", inputs.output + "/curves.png"]
-        let records = try outcomes.map { ($0.fold, try readRecords($0.folder)) }
-        let svg = TrainingCurves.svg(model: plan.entry.name, folds: records, monitor: settings.monitor)
-        try AtomicFile.write(svg, to: charts[0])
-        try Image.renderSVG(svg).save(to: charts[1])
-        if let first = outcomes.first, FileManager.default.fileExists(atPath: first.folder + "/samples.png") {
-            try? FileManager.default.removeItem(atPath: inputs.output + "/samples.png")
-            try FileManager.default.copyItem(atPath: first.folder + "/samples.png", toPath: inputs.output + "/samples.png")
-            charts.append(inputs.output + "/samples.png")
-        }
+        let charts = try writeRunCharts(inputs.output, model: plan.entry.name, monitor: settings.monitor)
         return TrainReport(output: inputs.output, model: plan.entry.name, parameters: plan.parameters, folds: outcomes,
                            settings: settings, charts: charts)
+    }
+
+    /// `RUN/curves.svg` and `.png` with every fold found in the run folder, and `RUN/samples.png`
+    /// from the first; returns the files written.
+    @discardableResult
+    public static func writeRunCharts(_ output: String, model: String, monitor: String) throws -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? [])
+            .filter { ($0.hasPrefix("fold-") && Int($0.dropFirst(5)) != nil) || $0 == "full" }
+            .sorted { (Int($0.dropFirst(5)) ?? -1) < (Int($1.dropFirst(5)) ?? -1) }
+        let records = try names.map { ($0 == "full" ? "none" : String($0.dropFirst(5)), try readRecords(output + "/" + $0)) }.filter { !$0.1.isEmpty }
+        guard !records.isEmpty else { return [] }
+        var charts = [output + "/curves.svg", output + "/curves.png"]
+        let svg = TrainingCurves.svg(model: model, folds: records, monitor: monitor)
+        try AtomicFile.write(svg, to: charts[0])
+        try Image.renderSVG(svg).save(to: charts[1])
+        if let first = names.first(where: { FileManager.default.fileExists(atPath: output + "/" + $0 + "/samples.png") }) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: output + "/" + first + "/samples.png"))
+            try AtomicFile.write(data, to: output + "/samples.png")
+            charts.append(output + "/samples.png")
+        }
+        return charts
     }
 
     /// Creates the run folder, or checks that an existing one may be used: `--resume` needs the
@@ -136,8 +157,13 @@ public enum TrainRun {
                     guard let previous = fm.contents(atPath: settingsPath).map({ String(decoding: $0, as: UTF8.self) }) else {
                         throw InputError(path: out, message: "holds no training run to resume (\(settingsFile) is missing); use --overwrite to start again")
                     }
-                    AtomicFile.removeLeftovers(in: out)
-                    for item in contents where item.hasPrefix("fold-") || item == "full" { AtomicFile.removeLeftovers(in: out + "/" + item) }
+                    // The folds of one run may train at once on a cluster: each clears its own folder only.
+                    if let only = inputs.onlyFold {
+                        AtomicFile.removeLeftovers(in: out + "/fold-\(only)")
+                    } else {
+                        AtomicFile.removeLeftovers(in: out)
+                        for item in contents where item.hasPrefix("fold-") || item == "full" { AtomicFile.removeLeftovers(in: out + "/" + item) }
+                    }
                     let differences = settingsDifferences(previous, written, ignoring: ["epochs"])
                     guard differences.isEmpty else {
                         throw InputError(path: settingsPath, message: "the run was started with other settings: "
@@ -154,8 +180,10 @@ public enum TrainRun {
         } else {
             do {
                 try fm.createDirectory(atPath: out, withIntermediateDirectories: false)
-            } catch {
+            } catch where !fm.fileExists(atPath: out) {
                 throw InputError(path: out, message: "cannot create the run folder: \(error.localizedDescription) (does its parent folder exist?)")
+            } catch {
+                // Another fold's task made it first.
             }
         }
         try AtomicFile.write(written, to: settingsPath)
