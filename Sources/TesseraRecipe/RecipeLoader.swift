@@ -27,12 +27,26 @@ public enum RecipeLoader {
                 problems.append(SettingsProblem(.flag("--set"), key: "", "'\(assignment)' is not stage.key=value (for example train.epochs=5)"))
                 continue
             }
-            let key = String(assignment[..<equals]), value = String(assignment[assignment.index(after: equals)...])
+            let key = String(assignment[..<equals])
+            var value = String(assignment[assignment.index(after: equals)...])
+            // A path typed on the command line is relative to where it was typed, not to the recipe.
+            if isPathKey(key), !value.isEmpty, !value.hasPrefix("/"), !value.hasPrefix("@"), !value.hasPrefix("${"),
+               key.hasSuffix(".model") ? (value.contains("/") || value.hasSuffix(".safetensors")) : true {
+                value = FileManager.default.currentDirectoryPath + "/" + value
+            }
             node = set(node, path: key.split(separator: ".").map(String.init), to: .scalar(value, from: "--set \(key)"))
         }
         let recipe = parse(node, path: path, problems: &problems)
         guard problems.isEmpty, let recipe else { throw SettingsErrors(problems) }
         return recipe
+    }
+
+    /// True for the keys that hold paths (`output`, `inputs.images`, `train.out`, …).
+    static func isPathKey(_ key: String) -> Bool {
+        let parts = key.split(separator: ".").map(String.init)
+        if parts == ["output"] || parts.first == "inputs" { return true }
+        guard parts.count == 2, let kind = StageKind(rawValue: parts[0]) else { return false }
+        return (ioKeys[kind] ?? []).contains(parts[1]) && parts[1] != "preview"
     }
 
     /// Replaces `${VAR}` in scalars; a variable that is not set is a problem at its place.

@@ -264,6 +264,7 @@ struct ImageSegmenter {
         let threshold = Float(model.threshold)
         var tilesDone = 0
         let tileCount = xs.count * ys.count
+        var blends: [Int: BlendWeights] = [:]
 
         for (r, y) in ys.enumerated() {
             let strip = try canvas.cropped(left: 0, top: y, width: W, height: tileH).floatPixels(normalized: true)
@@ -285,8 +286,11 @@ struct ImageSegmenter {
                 let plane = k * tileH * tileW
                 p.scalars.withUnsafeBufferPointer { all in
                     for (i, tile) in group.enumerated() {
-                        let blend = BlendWeights(height: tileH, width: tileW, overlap: model.overlap, mode: settings.blend,
-                                                 neighbours: (r > 0, r < ys.count - 1, tile.column > 0, tile.column < xs.count - 1))
+                        let neighbours = (r > 0, r < ys.count - 1, tile.column > 0, tile.column < xs.count - 1)
+                        // Nine kinds of tile at most (edges and corners): each weighting is made once.
+                        let key = (neighbours.0 ? 1 : 0) | (neighbours.1 ? 2 : 0) | (neighbours.2 ? 4 : 0) | (neighbours.3 ? 8 : 0)
+                        let blend = blends[key] ?? BlendWeights(height: tileH, width: tileW, overlap: model.overlap, mode: settings.blend, neighbours: neighbours)
+                        blends[key] = blend
                         stitcher!.add(UnsafeBufferPointer(rebasing: all[i * plane..<(i + 1) * plane]), x: tile.x, y: y, blend: blend)
                     }
                 }
