@@ -11,6 +11,19 @@ build_release() {
     tessera="$root/.build/release/tessera"
 }
 
+use_tessera() {
+    # TESSERA=path uses that binary as it is (with a warning when sources are newer); else a release build.
+    if [ -n "${TESSERA:-}" ]; then
+        tessera=$TESSERA
+        [ -x "$tessera" ] || { echo "TESSERA=$tessera is not an executable" >&2; exit 1; }
+        local newer
+        newer=$(find "$root/Sources" "$root/Package.swift" -name '*.swift' -newer "$tessera" | head -3 | tr '\n' ' ')
+        [ -z "$newer" ] || echo "warning: $tessera is older than ${newer}…: the figures are those of an earlier build" >&2
+    else
+        build_release
+    fi
+}
+
 make_venv() {
     # $@: packages the reference needs, from PyPI.
     if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi

@@ -19,14 +19,7 @@ epochs=${1:-20}; shift || true
 models=("$@"); [ ${#models[@]} -eq 0 ] && models=(half-multiresunet unet-bn)
 folds=${FOLDS:-2}; threads=${THREADS:-2}; batch=${BATCH:-4}; lr=${LR:-1e-3}; loss=${LOSS:-bce}; schedule=${SCHEDULE:-constant}
 
-if [ -n "${TESSERA:-}" ]; then
-    tessera=$TESSERA
-    [ -x "$tessera" ] || { echo "TESSERA=$tessera is not an executable" >&2; exit 1; }
-    newer=$(find "$root/Sources" "$root/Package.swift" -name '*.swift' -newer "$tessera" | head -3 | tr '\n' ' ')
-    [ -z "$newer" ] || echo "warning: $tessera is older than ${newer}…: the figures are those of an earlier build" >&2
-else
-    build_release
-fi
+use_tessera
 venv="$bench/.venv-train"
 make_venv torch numpy Pillow safetensors
 machine

@@ -46,7 +46,12 @@ public enum Safetensors {
         data.append(headerBytes)
         for name in names {
             contents.tensors[name]!.scalars.withUnsafeBufferPointer { buffer in
+                #if _endian(little)
+                // Float32 in memory is the file's little-endian layout: one copy per tensor.
+                data.append(UnsafeBufferPointer(start: UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt8.self), count: buffer.count * 4))
+                #else
                 for v in buffer { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                #endif
             }
         }
         return data

@@ -102,6 +102,19 @@ struct CLITests {
 typealias CLIScratch = TemporaryFolder
 
 extension TemporaryFolder {
+    /// `images/` and `masks/` of four 40×32 gray images with a bright block each, the block as
+    /// the mask: a set a tiny network learns in an epoch or two.
+    func blockImages() throws {
+        _ = try folder("images"); _ = try folder("masks")
+        for (n, name) in ["a", "b", "c", "d"].enumerated() {
+            func inside(_ x: Int, _ y: Int) -> Bool { (8 + n..<20 + n).contains(x) && (6..<14 + n).contains(y) }
+            try pgm("images/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 220 : UInt8(40 + (x * 7 + y * 3) % 50) }
+            try pgm("masks/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 255 : 0 }
+        }
+    }
+}
+
+extension TemporaryFolder {
     /// Writes an 8-bit gray PGM.
     @discardableResult
     func pgm(_ file: String, width: Int, height: Int, _ value: (Int, Int) -> UInt8) throws -> String {

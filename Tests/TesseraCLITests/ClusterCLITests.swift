@@ -2,18 +2,6 @@ import Foundation
 import Testing
 import TesseraTestSupport
 
-/// Every file below `folder`, by relative path.
-func tree(_ folder: String) throws -> [String: Data] {
-    var result: [String: Data] = [:]
-    let enumerator = FileManager.default.enumerator(atPath: folder)
-    while let item = enumerator?.nextObject() as? String {
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: folder + "/" + item, isDirectory: &isDirectory)
-        if !isDirectory.boolValue { result[item] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + item)) }
-    }
-    return result
-}
-
 @Suite("Shards and clusters", .serialized)
 struct ClusterCLITests {
     let samples = repository + "/samples"
@@ -36,7 +24,7 @@ struct ClusterCLITests {
         let fromSlurm = try tessera(["prepare"] + args + ["--out", s.path + "/sharded"], environment: ["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "3"])
         #expect(fromSlurm.status == 0, "\(fromSlurm.err)")
         #expect(try tessera(["prepare", "--merge", "--out", s.path + "/sharded"]).status == 0)
-        #expect(try tree(s.path + "/one") == tree(s.path + "/sharded"))
+        #expect(try files(under: s.path + "/one") == files(under: s.path + "/sharded"))
         // Shards with other settings are refused when they start.
         let other = try tessera(["prepare"] + args + ["--out", s.path + "/sharded", "--shard", "0/3", "--overlap", "40"])
         #expect(other.status == 1 && other.err.contains("every shard must run with the same"), "\(other.err)")
@@ -60,8 +48,8 @@ struct ClusterCLITests {
         #expect(try tessera(["segment", samples + "/images", "--model", "threshold", "--out", s.path + "/seg-one", "-q"]).status == 0)
         for i in 0..<4 { #expect(try tessera(["segment", samples + "/images", "--model", "threshold", "--out", s.path + "/seg", "--shard", "\(i)/4", "-q"]).status == 0) }
         #expect(try tessera(["segment", "--merge", "--out", s.path + "/seg"]).status == 0)
-        let one = try tree(s.path + "/seg-one").filter { $0.key.hasSuffix(".png") }
-        let sharded = try tree(s.path + "/seg").filter { $0.key.hasSuffix(".png") }
+        let one = try files(under: s.path + "/seg-one").filter { $0.key.hasSuffix(".png") }
+        let sharded = try files(under: s.path + "/seg").filter { $0.key.hasSuffix(".png") }
         #expect(one.count == 4 && one == sharded)
         for args in [["--shard", "5/4"], ["--shard", "0/0"], ["--shard", "two"]] {
             let bad = try tessera(["segment", samples + "/images", "--model", "threshold", "--out", s.path + "/x"] + args)

@@ -45,12 +45,7 @@ struct RunCLITests {
     @Test("a run killed during training continues from its last epoch when run again")
     func interrupted() throws {
         let s = try CLIScratch()
-        _ = try s.folder("images"); _ = try s.folder("masks")
-        for (n, name) in ["a", "b", "c", "d"].enumerated() {
-            func inside(_ x: Int, _ y: Int) -> Bool { (8 + n..<20 + n).contains(x) && (6..<14 + n).contains(y) }
-            try s.pgm("images/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 220 : UInt8(40 + (x * 7 + y * 3) % 50) }
-            try s.pgm("masks/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 255 : 0 }
-        }
+        try s.blockImages()
         let recipe = """
             version: 1
             output: run

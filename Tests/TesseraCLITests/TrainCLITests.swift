@@ -9,12 +9,7 @@ struct TrainCLITests {
     /// augmented copies (so an epoch lasts long enough to be interrupted), two folds.
     func dataset(augment: Int = 3) throws -> CLIScratch {
         let s = try CLIScratch()
-        _ = try s.folder("images"); _ = try s.folder("masks")
-        for (n, name) in ["a", "b", "c", "d"].enumerated() {
-            func inside(_ x: Int, _ y: Int) -> Bool { (8 + n..<20 + n).contains(x) && (6..<14 + n).contains(y) }
-            try s.pgm("images/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 220 : UInt8(40 + (x * 7 + y * 3) % 50) }
-            try s.pgm("masks/\(name).pgm", width: 40, height: 32) { x, y in inside(x, y) ? 255 : 0 }
-        }
+        try s.blockImages()
         let r = try tessera(["prepare", s.path + "/images", "--masks", s.path + "/masks", "--out", s.path + "/data",
                              "--tile-size", "16", "--overlap", "4", "--augment", "\(augment)", "--folds", "2", "-q"])
         try #require(r.status == 0, "\(r.err)")

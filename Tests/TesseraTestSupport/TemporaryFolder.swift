@@ -23,3 +23,15 @@ public final class TemporaryFolder: @unchecked Sendable {
         return p
     }
 }
+
+/// Every file below `folder`, by path relative to it, with its bytes.
+public func files(under folder: String) throws -> [String: Data] {
+    var result: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    while let item = enumerator?.nextObject() as? String {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: folder + "/" + item, isDirectory: &isDirectory)
+        if !isDirectory.boolValue { result[item] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + item)) }
+    }
+    return result
+}

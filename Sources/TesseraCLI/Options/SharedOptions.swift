@@ -42,6 +42,16 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Set one setting (key=value); repeatable, applied after --config and the flags.", valueName: "key=value"))
     var assignments: [String] = []
 
+    /// Checks the flags' values (and `--set`'s) alone, as a usage error (64), before any file is
+    /// read; a settings file's values are checked when it is read (exit 1).
+    func checkFlags<S: SettingsGroup>(_ type: S.Type, flags: FlagValues) throws {
+        guard config == nil else { return }
+        var layered = LayeredSettings<S>()
+        for item in flags.items { layered.apply(key: item.key, .scalar(item.text, from: item.flag)) }
+        for assignment in assignments { layered.apply(assignment: assignment) }
+        if let problem = layered.allProblems.first { throw ValidationError(problem.description) }
+    }
+
     /// The settings: defaults, then the file, then `flags` (key → value as typed), then `--set`.
     func layered<S: SettingsGroup>(_ type: S.Type, flags: FlagValues, base: S = S()) throws -> S {
         var layered = LayeredSettings<S>(base)

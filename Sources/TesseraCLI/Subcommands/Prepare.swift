@@ -139,12 +139,7 @@ struct Prepare: ParsableCommand {
         }
         if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other") }
         // Flag values are checked here (a usage error, 64); a settings file's in run() (exit 1).
-        if settingsOptions.config == nil {
-            var layered = LayeredSettings<PrepareSettings>()
-            for item in flagValues.items { layered.apply(key: item.key, .scalar(item.text, from: item.flag)) }
-            for assignment in settingsOptions.assignments { layered.apply(assignment: assignment) }
-            if let problem = layered.allProblems.first { throw ValidationError(problem.description) }
-        }
+        try settingsOptions.checkFlags(PrepareSettings.self, flags: flagValues)
     }
 
     /// The flags given, by settings key.

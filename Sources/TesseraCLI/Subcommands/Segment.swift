@@ -130,12 +130,7 @@ struct Segment: ParsableCommand {
         guard model != nil else { throw ValidationError("give --model: a checkpoint made by 'tessera train', or a model name") }
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
         if let shard { do { _ = try Shard(argument: shard) } catch { throw ValidationError("\(error)") } }
-        if settingsOptions.config == nil {
-            var layered = LayeredSettings<SegmentSettings>()
-            for item in flagValues.items { layered.apply(key: item.key, .scalar(item.text, from: item.flag)) }
-            for assignment in settingsOptions.assignments { layered.apply(assignment: assignment) }
-            if let problem = layered.allProblems.first { throw ValidationError(problem.description) }
-        }
+        try settingsOptions.checkFlags(SegmentSettings.self, flags: flagValues)
     }
 
     func run() throws {

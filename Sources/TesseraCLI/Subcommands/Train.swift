@@ -145,12 +145,7 @@ struct Train: ParsableCommand {
         guard dataset != nil else { throw ValidationError("give a DATASET folder made by 'tessera prepare' (or --summary RUN)") }
         guard out != nil else { throw ValidationError("give the run folder with --out") }
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
-        if settingsOptions.config == nil {
-            var layered = LayeredSettings<TrainSettings>()
-            for item in flagValues.items { layered.apply(key: item.key, .scalar(item.text, from: item.flag)) }
-            for assignment in settingsOptions.assignments { layered.apply(assignment: assignment) }
-            if let problem = layered.allProblems.first { throw ValidationError(problem.description) }
-        }
+        try settingsOptions.checkFlags(TrainSettings.self, flags: flagValues)
     }
 
     func run() throws {
