@@ -39,7 +39,7 @@ venv="$bench/.venv-segment"
 make_venv torch onnx onnxruntime safetensors numpy Pillow monai tifffile
 export PYTHONWARNINGS=ignore
 machine
-echo "tessera $("$tessera" --version) (OpenBLAS $(OPENBLAS_VERBOSE=2 "$tessera" --version 2>&1 | sed -n 's/^Core: //p' | head -1) kernels)," \
+echo "tessera $("$tessera" --version) (OpenBLAS $("$tessera" models quarter-multiresunet --benchmark --size 16 --runs 1 --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["blas_kernels"])') kernels)," \
     "$("$py" -c 'import torch, onnxruntime, monai; print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, monai {monai.__version__}")' 2>/dev/null)"
 
 seg="$work/segment"

@@ -130,9 +130,13 @@ struct FoldTrainer {
                 imagesPerSecond: Double(images) / trainSeconds,
                 validationLoss: validation?.loss, validation: validation?.micro, validationMacro: validation?.macro, best: false)
             let value = monitored(record)
-            let improved = value.isFinite && (state.best.map { better(value, than: $0, by: settings.minDelta) } ?? true)
+            // The first epoch is the best so far even when its value is undefined (no foreground
+            // in the held-out tiles gives IoU NaN), so a best checkpoint always exists; an
+            // undefined value never beats a defined one.
+            let improved = state.bestEpoch == 0
+                || (value.isFinite && (state.best.map { better(value, than: $0, by: settings.minDelta) } ?? true))
             if improved {
-                state.best = value
+                state.best = value.isFinite ? value : nil
                 state.bestEpoch = epoch + 1
                 state.sinceBest = 0
                 record.best = true
