@@ -193,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraNN", "TesseraTestSupport", "CVips", "CVipsShim"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraUNetPlusPlus", "TesseraNN", "TesseraTestSupport", "CVips", "CVipsShim"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
         ),

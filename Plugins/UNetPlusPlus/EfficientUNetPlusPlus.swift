@@ -162,6 +162,39 @@ public final class EfficientUNetPlusPlusModel: NetworkModel {
     public var inputChannels: Int { configuration.inputChannels }
     public var sizeMultiple: Int { 32 }
 
+    /// An EfficientNet-B0 from timm (`efficientnet_b0`) or torchvision (`efficientnet_b0`) saved
+    /// as safetensors becomes the encoder with `--init FILE --init-map timm|torchvision`; their
+    /// stem, blocks and batch-norm statistics map one to one, and their classifier head is left
+    /// unused.
+    public static var weightMaps: [String: WeightMap] {
+        func rules(_ from: String, _ to: String, _ pairs: [(String, String)]) -> [String] {
+            pairs.map { "\(from).\($0.0)=\(to).\($0.1)" }
+        }
+        let timm = ["conv_stem=encoder.stem.conv", "bn1=encoder.stem.norm"]
+            + rules("blocks.0.*", "encoder.stage0.*", [
+                ("conv_dw", "depthwise.conv"), ("bn1", "depthwise.norm"), ("se.conv_reduce", "excitation.reduce"),
+                ("se.conv_expand", "excitation.expand"), ("conv_pw", "projection.conv"), ("bn2", "projection.norm")])
+            + rules("blocks.*.*", "encoder.stage*.*", [
+                ("conv_pw", "expansion.conv"), ("bn1", "expansion.norm"), ("conv_dw", "depthwise.conv"), ("bn2", "depthwise.norm"),
+                ("se.conv_reduce", "excitation.reduce"), ("se.conv_expand", "excitation.expand"),
+                ("conv_pwl", "projection.conv"), ("bn3", "projection.norm")])
+        // torchvision numbers the stem features.0 and stage s features.(s+1).
+        let torchvision = ["features.0.0=encoder.stem.conv", "features.0.1=encoder.stem.norm"]
+            + rules("features.1.*", "encoder.stage0.*", [
+                ("block.0.0", "depthwise.conv"), ("block.0.1", "depthwise.norm"), ("block.1.fc1", "excitation.reduce"),
+                ("block.1.fc2", "excitation.expand"), ("block.2.0", "projection.conv"), ("block.2.1", "projection.norm")])
+            + (1..<EfficientNetB0Encoder.stages.count).flatMap { s in
+                rules("features.\(s + 1).*", "encoder.stage\(s).*", [
+                    ("block.0.0", "expansion.conv"), ("block.0.1", "expansion.norm"), ("block.1.0", "depthwise.conv"),
+                    ("block.1.1", "depthwise.norm"), ("block.2.fc1", "excitation.reduce"), ("block.2.fc2", "excitation.expand"),
+                    ("block.3.0", "projection.conv"), ("block.3.1", "projection.norm")])
+            }
+        return [
+            "timm": WeightMap(summary: "EfficientNet-B0 encoder from timm's efficientnet_b0 state dict", rules: timm),
+            "torchvision": WeightMap(summary: "EfficientNet-B0 encoder from torchvision's efficientnet_b0 state dict", rules: torchvision),
+        ]
+    }
+
     public var children: [(String, any Layer)] {
         [("encoder", encoder), ("decoder", decoder), ("final", final), ("head", head)]
     }

@@ -17,9 +17,15 @@ public protocol NetworkModel: SegmentationModel, Layer {
     var inputChannels: Int { get }
     /// Height and width are padded to multiples of this (2^poolings).
     var sizeMultiple: Int { get }
+    /// Named rename rules that bring weights saved by other libraries into this network
+    /// (`tessera train --init FILE --init-map NAME`), e.g. an ImageNet encoder from timm. None by
+    /// default.
+    static var weightMaps: [String: WeightMap] { get }
 }
 
 extension NetworkModel {
+    public static var weightMaps: [String: WeightMap] { [:] }
+
     public var parameterCount: Int { trainableParameters.reduce(0) { $0 + $1.value.count } }
 
     /// Counted on forward passes at `m×m` and `2m×m` (m = ``sizeMultiple``). The feature maps of a

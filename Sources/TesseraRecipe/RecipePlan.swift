@@ -254,7 +254,14 @@ public struct RecipePlan: Sendable {
                 }
                 layers.append(options)
                 let configuration = try ModelRegistry.configuration(entry, layers: layers)
-                _ = try entry.make(configurationJSON: JSONSerialization.data(withJSONObject: configuration), seed: 0)
+                let made = try entry.make(configurationJSON: JSONSerialization.data(withJSONObject: configuration), seed: 0)
+                if let network = made as? any NetworkModel, !settings.initMap.isEmpty {
+                    do {
+                        _ = try WeightImport.rules(settings.initMap, model: type(of: network))
+                    } catch {
+                        problems.append(SettingsProblem(origin(train.origins, "init_map"), key: "train.init_map", "\(error)"))
+                    }
+                }
             } catch let problem as SettingsProblem {
                 problems.append(SettingsProblem(origin(train.origins, "model_config"), key: "train.model_config", problem.message))
             } catch let error as RegistryError {

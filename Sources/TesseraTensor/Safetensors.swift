@@ -57,8 +57,9 @@ public enum Safetensors {
         return data
     }
 
-    /// Decodes a file's bytes. F32 tensors are read as they are; F64, F16 and BF16 are converted
-    /// to Float32; other dtypes are an error naming the tensor.
+    /// Decodes a file's bytes. F32 tensors are read as they are; F64, F16, BF16 and integer
+    /// tensors (a PyTorch state dict's `num_batches_tracked`) are converted to Float32; other
+    /// dtypes are an error naming the tensor.
     public static func decode(_ data: Data) throws -> Contents {
         guard data.count >= 8 else { throw FormatError(message: "shorter than its 8-byte header length") }
         let length = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -81,27 +82,43 @@ public enum Safetensors {
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
                   shape.allSatisfy({ $0 >= 0 })
             else { throw FormatError(message: "tensor '\(name)' has no valid dtype, shape and data_offsets") }
-            let count = shape.reduce(1, *)
-            let width: Int
-            switch dtype {
-            case "F32": width = 4
-            case "F64": width = 8
-            case "F16", "BF16": width = 2
-            default: throw FormatError(message: "tensor '\(name)' has dtype \(dtype); Tessera reads F32, F64, F16 and BF16")
+            var count = 1
+            for extent in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+                guard !overflow, product <= body.count else {
+                    throw FormatError(message: "tensor '\(name)' has shape \(shape), more values than the file holds")
+                }
+                count = product
             }
-            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * width, offsets[1] <= body.count else {
+            let widths = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2,
+                          "I32": 4, "U32": 4, "I64": 8, "U64": 8]
+            guard let width = widths[dtype] else {
+                throw FormatError(message: "tensor '\(name)' has dtype \(dtype); Tessera reads F32, F64, F16, BF16 and integer tensors")
+            }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == count * width, offsets[1] <= body.count else {
                 throw FormatError(message: "tensor '\(name)': data_offsets \(offsets) do not hold \(count) \(dtype) values within the file")
             }
             let start = body.startIndex + offsets[0]
             let bytes = body[start..<start + count * width]
             var scalars = [Float](repeating: 0, count: count)
             bytes.withUnsafeBytes { raw in
+                func load<T: FixedWidthInteger>(_ type: T.Type, _ i: Int) -> T {
+                    T(littleEndian: raw.loadUnaligned(fromByteOffset: MemoryLayout<T>.size * i, as: T.self))
+                }
                 for i in 0..<count {
                     switch dtype {
-                    case "F32": scalars[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                    case "F64": scalars[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-                    case "F16": scalars[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-                    default: scalars[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+                    case "F32": scalars[i] = Float(bitPattern: load(UInt32.self, i))
+                    case "F64": scalars[i] = Float(Double(bitPattern: load(UInt64.self, i)))
+                    case "F16": scalars[i] = Float(Float16(bitPattern: load(UInt16.self, i)))
+                    case "BF16": scalars[i] = Float(bitPattern: UInt32(load(UInt16.self, i)) << 16)
+                    case "BOOL", "U8": scalars[i] = Float(load(UInt8.self, i))
+                    case "I8": scalars[i] = Float(load(Int8.self, i))
+                    case "I16": scalars[i] = Float(load(Int16.self, i))
+                    case "U16": scalars[i] = Float(load(UInt16.self, i))
+                    case "I32": scalars[i] = Float(load(Int32.self, i))
+                    case "U32": scalars[i] = Float(load(UInt32.self, i))
+                    case "I64": scalars[i] = Float(load(Int64.self, i))
+                    default: scalars[i] = Float(load(UInt64.self, i))
                     }
                 }
             }

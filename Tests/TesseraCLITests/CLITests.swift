@@ -83,6 +83,21 @@ struct CLITests {
         #expect(one.status == 0 && one.out.contains("\"method\""))
     }
 
+    @Test("models NAME lists the weight maps it provides, --parameters the names and shapes --init matches")
+    func modelParametersAndMaps() throws {
+        let shown = try tessera(["models", "efficientunet++"])
+        #expect(shown.status == 0 && shown.out.contains("timm: EfficientNet-B0 encoder") && shown.out.contains("torchvision: "))
+        let j = try tessera(["models", "efficientunet++", "--json"])
+        let maps = (try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])?["weight_maps"] as? [String: [String: Any]]
+        #expect((maps?["timm"]?["rules"] as? [String])?.first == "conv_stem=encoder.stem.conv")
+        let p = try tessera(["models", "efficientunet++", "--parameters"])
+        #expect(p.status == 0)
+        let lines = p.out.split(separator: "\n")
+        #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) == ["encoder.stem.conv.weight", "32×3×3×3"])
+        #expect(lines.contains { $0.hasPrefix("encoder.stem.norm.running_var") && $0.hasSuffix("(statistic)") })
+        #expect(try tessera(["models", "--parameters"]).status == 64)
+    }
+
     @Test("an unknown model exits 1 with one line naming the known models")
     func unknownModel() throws {
         let r = try tessera(["models", "nope"])

@@ -72,6 +72,10 @@ struct RecipeTests {
             (header + "prepare:\n  images: ${NO_SUCH_VARIABLE_HERE}/x\n", ["\(r):6:11: the environment variable NO_SUCH_VARIABLE_HERE is not set"]),
             (header + "train:\n  model: unet\n  model_option: [depth=3]\nprepare: {}\n", ["\(r):7:17: model unet: unknown option depth"]),
             (header + "variants:\n  a:\n    train.los: bce\nprepare: {}\ntrain: {}\n", ["\(r):7:16: unknown key 'los' of train (did you mean 'loss'?)"]),
+            (header + "prepare: {}\ntrain:\n  model: unet\n  init_map: [timm]\n", ["\(r):8:", "init_map 'timm' is neither old=new nor a map of unet (it provides none)"]),
+            (header + "prepare: {}\ntrain:\n  model: efficientunet++\n  init_map: [tim]\n", [
+                "\(r):8:13: init_map 'tim' is neither old=new nor a map of efficientunet++ (it provides: timm, torchvision)"]),
+            (header + "prepare: {}\ntrain:\n  init_map: ['a.*=b.*.*']\n", ["\(r):7:13: train.init_map 'a.*=b.*.*' uses 2 '*' on the right but matches only 1 on the left"]),
         ]
         for (text, expected) in cases {
             let message = problems(text, in: f)

@@ -44,4 +44,33 @@ struct SafetensorsTests {
         header[0] = 200
         #expect(throws: Safetensors.FormatError.self) { try Safetensors.decode(header + Data(repeating: 0x20, count: 10)) }
     }
+
+    /// A file with `header` (the JSON object's members) and `body`.
+    func file(_ header: String, _ body: [UInt8]) -> Data {
+        var json = Array("{\(header)}".utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var length = UInt64(json.count).littleEndian
+        return Data(bytes: &length, count: 8) + Data(json) + Data(body)
+    }
+
+    @Test("integer tensors (a PyTorch state dict's num_batches_tracked) are read as floats; shapes and offsets that do not fit are errors")
+    func integersAndBadShapes() throws {
+        var body: [UInt8] = []
+        body += withUnsafeBytes(of: Int64(-7).littleEndian, Array.init)      // I64 at 0..<8
+        body += [250, 1]                                                      // U8 at 8..<10
+        body += withUnsafeBytes(of: Int32(-123456).littleEndian, Array.init) // I32 at 10..<14
+        body += [1, 0]                                                        // BOOL at 14..<16
+        let data = file(#""n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"u":{"dtype":"U8","shape":[2],"data_offsets":[8,10]},"#
+                        + #""i":{"dtype":"I32","shape":[1],"data_offsets":[10,14]},"b":{"dtype":"BOOL","shape":[2],"data_offsets":[14,16]}"#, body)
+        let contents = try Safetensors.decode(data)
+        #expect(contents.tensors["n"]?.scalars == [-7])
+        #expect(contents.tensors["u"]?.scalars == [250, 1])
+        #expect(contents.tensors["i"]?.scalars == [-123456])
+        #expect(contents.tensors["b"]?.scalars == [1, 0])
+        for header in [#""x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}"#,
+                       #""x":{"dtype":"F32","shape":[2],"data_offsets":[8,-9223372036854775808]}"#,
+                       #""x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}"#] {
+            #expect(throws: Safetensors.FormatError.self) { try Safetensors.decode(file(header, [UInt8](repeating: 0, count: 16))) }
+        }
+    }
 }

@@ -14,7 +14,9 @@ struct Models: ParsableCommand {
             library loaded with --plugin or TESSERA_PLUGIN_PATH): its name, trainable parameters, \
             GFLOPs of its convolutions for one 512×512 image, and summary. With NAME, prints the \
             model's configuration options and their defaults, as JSON that a recipe can start \
-            from; a partial object keeps the other defaults.
+            from; a partial object keeps the other defaults, and the weight maps it provides for \
+            'tessera train --init-map'. With NAME --parameters, lists every parameter's name and \
+            shape (batch-norm running statistics included), the names --init matches.
 
             With NAME --benchmark, times a freshly initialized model on random input after a \
             warm-up: the forward pass, or with --train a full training step (forward, binary \
@@ -37,6 +39,9 @@ struct Models: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    @Flag(help: "List the parameters of the model named NAME (default configuration): name and shape.")
+    var parameters = false
 
     @Flag(help: "Time the model named NAME on random input.")
     var benchmark = false
@@ -68,6 +73,8 @@ struct Models: ParsableCommand {
         if benchmark && name == nil { throw ValidationError("--benchmark needs a model NAME (see 'tessera models')") }
         if check && name == nil { throw ValidationError("--check needs a model NAME (see 'tessera models')") }
         if check && benchmark { throw ValidationError("--check and --benchmark exclude each other") }
+        if parameters && name == nil { throw ValidationError("--parameters needs a model NAME (see 'tessera models')") }
+        if parameters && (check || benchmark) { throw ValidationError("--parameters excludes --check and --benchmark") }
         if !benchmark && (train || threads != nil) { throw ValidationError("--train and --threads go with --benchmark") }
         guard (1...8192).contains(size) else { throw ValidationError("--size must lie in 1…8192, got \(size)") }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch must lie in 1…1024, got \(batch)") }
@@ -94,17 +101,39 @@ struct Models: ParsableCommand {
                 print("\(entry.name) keeps the model contract: shapes, gradients, checkpoints, operation count")
                 return
             }
+            let network = try entry.make() as? any NetworkModel
+            if parameters {
+                let named = network?.namedParameters ?? []
+                if json {
+                    print(try jsonString(named.map { ["name": $0.0, "shape": $0.1.value.shape, "trainable": $0.1.trainable] as [String: Any] }))
+                } else {
+                    let width = named.map(\.0.count).max() ?? 0
+                    for (parameterName, parameter) in named {
+                        print(parameterName.padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                              + parameter.value.shape.map(String.init).joined(separator: "×") + (parameter.trainable ? "" : "  (statistic)"))
+                    }
+                }
+                return
+            }
+            let maps = network.map { type(of: $0).weightMaps } ?? [:]
             if json {
-                let object: [String: Any] = [
+                var object: [String: Any] = [
                     "name": entry.name, "summary": entry.summary,
                     "configuration": try JSONSerialization.jsonObject(
                         with: Data(entry.defaultConfigurationJSON.utf8)),
                 ]
+                if !maps.isEmpty {
+                    object["weight_maps"] = maps.mapValues { ["summary": $0.summary, "rules": $0.rules] as [String: Any] }
+                }
                 print(try jsonString(object))
             } else {
                 print("\(entry.name): \(entry.summary)\n")
                 print("Configuration (defaults):")
                 print(entry.defaultConfigurationJSON)
+                if !maps.isEmpty {
+                    print("\nWeight maps (tessera train --init FILE --init-map NAME):")
+                    for name in maps.keys.sorted() { print("  \(name): \(maps[name]!.summary)") }
+                }
             }
             return
         }

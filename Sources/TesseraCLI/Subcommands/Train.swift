@@ -83,7 +83,7 @@ struct Train: ParsableCommand {
     @Option(help: "Validation tiles drawn in samples.png (0: none). (default: 4)") var samples: Int?
     @Option(help: "Threads decoding tiles ahead of the compute. (default: 1)") var loaderThreads: Int?
     @Option(help: ArgumentHelp("Weights to start from (.safetensors), matched by parameter name.", valueName: "file")) var `init`: String?
-    @Option(help: ArgumentHelp("old=new prefix rename for --init; repeatable.", valueName: "old=new")) var initMap: [String] = []
+    @Option(help: ArgumentHelp("Rename for --init: old=new (dotted prefixes; * matches one name segment), or a map the model provides, such as timm or torchvision for efficientunet++ (see 'tessera models NAME'); repeatable.", valueName: "old=new|map")) var initMap: [String] = []
 
     @OptionGroup var settingsOptions: SettingsOptions
 

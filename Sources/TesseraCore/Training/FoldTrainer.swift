@@ -218,39 +218,14 @@ struct FoldTrainer {
     /// Loads the `init` weights that match by name (after the `init_map` renames) and shape, and
     /// says what matched, what was missing and what had the wrong shape.
     func initialize(_ network: any NetworkModel, from weights: [String: Tensor]) throws {
-        var renamed: [String: Tensor] = [:]
-        let maps = settings.initMap.compactMap { rule -> (String, String)? in
-            let parts = rule.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            return parts.count == 2 ? (parts[0], parts[1]) : nil
-        }
-        for (name, tensor) in weights {
-            var target = name
-            for (old, new) in maps where target.hasPrefix(old) {
-                target = new + target.dropFirst(old.count)
-                break
-            }
-            renamed[target] = tensor
-        }
-        var matched = 0, wrongShape: [String] = [], missing: [String] = []
-        for (name, parameter) in network.namedParameters {
-            guard let tensor = renamed.removeValue(forKey: name) else { missing.append(name); continue }
-            guard tensor.shape == parameter.value.shape else {
-                wrongShape.append("\(name) \(tensor.shape) ≠ \(parameter.value.shape)")
-                continue
-            }
-            parameter.value = tensor
-            matched += 1
-        }
-        guard matched > 0 else {
+        let report = WeightImport.load(weights, into: network, rules: plan.initRules)
+        guard report.matched > 0 else {
             throw InputError(path: settings.initFrom ?? "init", message: "no weight matches the model's parameter names "
                 + "(first of the file: \(weights.keys.sorted().prefix(3).joined(separator: ", ")); of the model: "
-                + "\(network.namedParameters.prefix(3).map(\.0).joined(separator: ", "))); map prefixes with --init-map old=new")
+                + "\(network.namedParameters.prefix(3).map(\.0).joined(separator: ", "))); rename with --init-map old=new "
+                + "(see 'tessera models \(plan.entry.name) --parameters')")
         }
-        var line = "init: \(matched) of \(network.namedParameters.count) tensors loaded from \(settings.initFrom ?? "")"
-        if !missing.isEmpty { line += "; \(missing.count) kept their initial values (\(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : ""))" }
-        if !wrongShape.isEmpty { line += "; \(wrongShape.count) had the wrong shape (\(wrongShape.prefix(3).joined(separator: "; ")))" }
-        if !renamed.isEmpty { line += "; \(renamed.count) in the file were not used" }
-        progress.line(line)
+        progress.line(report.summary(source: settings.initFrom ?? ""))
     }
 
     // MARK: Validation

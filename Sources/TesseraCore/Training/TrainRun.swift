@@ -241,6 +241,7 @@ struct TrainingPlan: @unchecked Sendable {
     let classes: Int
     let parameters: Int
     let initWeights: [String: Tensor]?
+    let initRules: [WeightRename]
 
     init(settings: TrainSettings, dataset: PreparedDataset, registry: ModelRegistry, baseFolder: String?, classes: Int) throws {
         self.settings = settings
@@ -281,6 +282,11 @@ struct TrainingPlan: @unchecked Sendable {
             throw InputError(path: settings.model, message: "model \(entry.name) has nothing to train; pick a network (see 'tessera models')")
         }
         parameters = network.parameterCount
+        do {
+            initRules = try WeightImport.rules(settings.initMap, model: type(of: network))
+        } catch {
+            throw InputError(path: "init_map", message: "\(error)")
+        }
         loss = try TrainingLoss(settings: settings, classes: classes, classPixelCounts: dataset.classPixelCounts, dataset: dataset.path)
         if let initFrom = settings.initFrom {
             let path = initFrom.hasPrefix("/") || baseFolder == nil ? initFrom : baseFolder! + "/" + initFrom

@@ -217,7 +217,7 @@ public struct TrainSettings: SettingsGroup {
         .value("threshold", \.threshold, "Validation: probabilities above this are foreground."),
         .value("samples", \.samples, "Validation tiles drawn in samples.png."),
         .optional("init", \.initFrom, "Weights to start from (a .safetensors file), matched by name."),
-        .list("init_map", \.initMap, "old=new prefix renames for init (repeatable)."),
+        .list("init_map", \.initMap, "Renames for init: old=new prefixes (* matches one name segment), or a map the model provides, such as timm (repeatable)."),
     ] }
 
     /// The metric names `monitor` accepts.
@@ -267,8 +267,8 @@ public struct TrainSettings: SettingsGroup {
         for option in modelOptions where !option.contains("=") {
             found.append(("model_option", "model_option must be key=value, got '\(option)'"))
         }
-        for rename in initMap where !rename.contains("=") {
-            found.append(("init_map", "init_map must be old=new, got '\(rename)'"))
+        for rename in initMap where rename.contains("=") {
+            do { _ = try WeightRename(rename) } catch { found.append(("init_map", "\(error)")) }
         }
         return found
     }
