@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error from an image operation: which operation, on which file, and why.
 ///
 /// Its description is one line, e.g.
@@ -26,7 +28,15 @@ extension ImagingError {
     /// What libvips and its decoders said, as one line that starts with the problem in words:
     /// `truncated: the file ends before the image data does (…)`.
     static func explain(_ lines: [String]) -> String {
-        let text = lines.joined(separator: "; ")
+        // Decoders' texts may span lines and repeat each other: one line, each part once.
+        var parts: [String] = []
+        for line in lines {
+            for part in line.split(whereSeparator: \.isNewline) {
+                let trimmed = part.trimmingCharacters(in: .whitespaces)
+                if !trimmed.isEmpty && !parts.contains(trimmed) { parts.append(trimmed) }
+            }
+        }
+        let text = parts.joined(separator: "; ")
         let lower = text.lowercased()
         let known: [([String], String)] = [
             (["crc error", "crc mismatch", "bad crc"], "damaged: a PNG chunk's checksum (CRC) does not match its data"),

@@ -149,6 +149,15 @@ struct ImageTests {
 
 @Suite("Image errors name the file and the reason")
 struct ImageErrorTests {
+    @Test("decoder texts that span lines and repeat each other become one line, each part once")
+    func oneLine() {
+        let said = ImagingError.explain(["VipsJpeg: Corrupt JPEG data: 9 extraneous bytes before marker 0xd9",
+                                         "read gave 1 warnings",
+                                         "VipsJpeg: Corrupt JPEG data: 9 extraneous bytes before marker 0xd9\nVipsJpeg: Invalid JPEG file structure: missing SOS marker\n"])
+        #expect(said == "damaged: the JPEG data is corrupt (VipsJpeg: Corrupt JPEG data: 9 extraneous bytes before marker 0xd9; "
+                + "read gave 1 warnings; VipsJpeg: Invalid JPEG file structure: missing SOS marker)")
+    }
+
     @Test("a missing file")
     func missing() throws {
         let error = #expect(throws: ImagingError.self) { try Image.load("/nonexistent/img7.png") }
