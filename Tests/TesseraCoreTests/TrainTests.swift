@@ -59,6 +59,24 @@ struct TrainTests {
         #expect(one != (try weights(d.out("three") + "/fold-0/last.safetensors")))
     }
 
+    @Test("one thread and two give the same weights within 1e-5 after two epochs (the sums' order differs)")
+    func acrossThreads() throws {
+        let d = try trainingDataset()
+        var single = tinySettings()
+        single.threads = 1
+        _ = try train(d, single, run: "single")
+        _ = try train(d, tinySettings(), run: "double")
+        let a = try weights(d.out("single") + "/fold-0/last.safetensors")
+        let b = try weights(d.out("double") + "/fold-0/last.safetensors")
+        #expect(Set(a.keys) == Set(b.keys))
+        var largest: Float = 0
+        for (name, t) in a {
+            let u = try #require(b[name])
+            for (x, y) in zip(t.scalars, u.scalars) { largest = max(largest, abs(x - y) / max(1, abs(x))) }
+        }
+        #expect(largest <= 1e-5, "largest relative difference \(largest)")
+    }
+
     @Test("stopped after an epoch and resumed, a run ends with the weights of an uninterrupted one; its records are the same")
     func resume() throws {
         let d = try trainingDataset()
