@@ -390,7 +390,7 @@ final class RunLog: @unchecked Sendable {
             handle.write(Data(text.utf8))
             handle.closeFile()
         } else {
-            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         }
     }
 }
