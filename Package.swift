@@ -37,6 +37,12 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
+            name: "CDeflate",
+            path: "Sources/CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
+        .systemLibrary(
             name: "CMalloc",
             path: "Sources/CMalloc"
         ),
@@ -55,7 +61,7 @@ let package = Package(
         // MARK: Library modules
         .target(
             name: "TesseraImaging",
-            dependencies: ["CVips", "CVipsShim", "CZlib"],
+            dependencies: ["CVips", "CVipsShim", "CZlib", "CDeflate", "CKernels"],
             path: "Sources/TesseraImaging"
         ),
         .target(
@@ -164,7 +170,7 @@ let package = Package(
 
         .executableTarget(
             name: "tessera-bench",
-            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels"],
+            dependencies: ["TesseraTensor", "TesseraNN", "TesseraCore", "TesseraModels", "TesseraImaging"],
             path: "Sources/tessera-bench"
         ),
 

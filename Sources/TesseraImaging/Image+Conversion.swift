@@ -175,12 +175,9 @@ extension Image {
         case (_, .uint16): interpretation = VIPS_INTERPRETATION_RGB16
         default: interpretation = VIPS_INTERPRETATION_sRGB
         }
-        var tagged: UnsafeMutablePointer<VipsImage>?
-        let status = tsr_copy_interpretation(pointer, &tagged, interpretation)
-        g_object_unref(pointer)
-        guard status == 0, let tagged else {
-            throw ImagingError(operation: "new image", path: nil, message: Vips.takeErrorMessage())
-        }
-        self.init(owning: tagged, source: nil)
+        // The image is new and ours alone: its interpretation is set in place, so it stays an
+        // image in memory (read without a pipeline, see `withPixels`).
+        pointer.pointee.Type = interpretation
+        self.init(owning: pointer, source: nil)
     }
 }

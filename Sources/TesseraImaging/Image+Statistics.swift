@@ -1,5 +1,6 @@
 import CVips
 import CVipsShim
+import CKernels
 
 /// Per-band statistics of an image, computed by libvips in one pass.
 public struct BandStatistics: Sendable, Equatable {
@@ -36,6 +37,23 @@ extension Image {
                 operation: "histogram", path: source,
                 message: "needs an 8- or 16-bit image, not \(format.rawValue)")
         }
+        // An 8-bit image held in memory is counted in one pass by a C kernel (the same counts
+        // as vips_hist_find, tests); libvips' two pipelines (the table, then its cast) cost more
+        // than the count on a 512² mask tile.
+        if format == .uint8, (0..<bands).contains(band), isInMemory {
+            var counts = [UInt64](repeating: 0, count: 256)
+            try withPixels(operation: "histogram") { pixels in
+                counts.withUnsafeMutableBufferPointer {
+                    tsr_histogram_u8(pixels.baseAddress!.assumingMemoryBound(to: UInt8.self), width * height, Int32(bands), Int32(band), $0.baseAddress!)
+                }
+            }
+            return counts
+        }
+        return try vipsHistogram(band: band)
+    }
+
+    /// ``histogram(band:)`` by `vips_hist_find`, whatever the image.
+    func vipsHistogram(band: Int) throws -> [UInt64] {
         let hist = try derive("hist_find") { tsr_hist_find(pointer, $0, Int32(band)) }
         var counts = try hist.doublePixels().map { UInt64($0) }
         // libvips sizes the table by the largest value present; keep the documented full range.

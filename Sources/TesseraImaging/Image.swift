@@ -151,6 +151,33 @@ extension Image {
         }
         return Image(owning: copy, source: source)
     }
+
+    /// Whether the pixels are held in memory, uncoded, where ``withPixels(operation:path:_:)`` reads
+    /// them in place.
+    var isInMemory: Bool {
+        switch pointer.pointee.dtype {
+        case VIPS_IMAGE_SETBUF, VIPS_IMAGE_SETBUF_FOREIGN, VIPS_IMAGE_MMAPIN, VIPS_IMAGE_MMAPINRW:
+            return pointer.pointee.data != nil && pointer.pointee.Coding == VIPS_CODING_NONE
+        default:
+            return false
+        }
+    }
+
+    /// Calls `body` with the interleaved pixels: those of an image held in memory (loaded into
+    /// memory, materialized, or made from samples) in place, with no copy and none of libvips'
+    /// worker threads; any other image's computed into a temporary buffer first.
+    func withPixels<R>(operation: String, path: String? = nil, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let count = width * height * bands * Int(vips_format_sizeof(vips_image_get_format(pointer)))
+        if isInMemory, let data = pointer.pointee.data {
+            return try body(UnsafeRawBufferPointer(start: data, count: count))
+        }
+        var size = 0
+        guard let data = vips_image_write_to_memory(pointer, &size) else {
+            throw ImagingError(operation: operation, path: path ?? source, message: Vips.takeErrorMessage())
+        }
+        defer { g_free(data) }
+        return try body(UnsafeRawBufferPointer(start: data, count: min(size, count)))
+    }
 }
 
 // MARK: - Saving
@@ -180,9 +207,13 @@ extension Image {
     ///
     /// - Parameters:
     ///   - quality: JPEG and WebP quality (1…100).
-    ///   - pngCompression: zlib level for PNG (0…9). PNGs are written without row filters: on
-    ///     photographs and tiles that is as small as adaptive filtering at a fraction of the time.
-    public func save(to path: String, quality: Int = 92, pngCompression: Int = 6) throws {
+    ///   - pngCompression: compression level for PNG (0…9, zlib's scale).
+    ///   - pngFilter: the row filter of PNGs written in memory (libvips' streaming writer, for
+    ///     images above ``inMemoryPNGLimit`` or with `pngWriter: .libvips`, writes unfiltered rows).
+    ///   - pngWriter: `.automatic` writes a PNG whose pixels fit in ``inMemoryPNGLimit`` bytes with
+    ///     ``PNGEncoder`` (libdeflate), larger ones with libvips' streaming writer.
+    public func save(to path: String, quality: Int = 92, pngCompression: Int = 6, pngFilter: PNGEncoder.Filter = .defaultFilter,
+                     pngWriter: PNGWriter = .automatic) throws {
         try Vips.start()
         guard let fileFormat = ImageFileFormat(path: path) else {
             throw ImagingError(
@@ -198,8 +229,12 @@ extension Image {
             let depth: Int32 = (format == .uint16 || format == .int16) ? 16 : 8
             let image = try castForSave(depth == 16 ? .uint16 : .uint8)
             let level = Int32(min(max(pngCompression, 0), 9))
-            try image.check("save", path: path) {
-                tsr_pngsave(image.pointer, temporary, level, depth, Int32(VIPS_FOREIGN_PNG_FILTER_NONE.rawValue))
+            if pngWriter == .automatic && image.width * image.height * image.bands * Int(depth / 8) <= Self.inMemoryPNGLimit {
+                try image.writePNG(to: temporary, reportedAs: path, depth: Int(depth), level: Int(level), filter: pngFilter)
+            } else {
+                try image.check("save", path: path) {
+                    tsr_pngsave(image.pointer, temporary, level, depth, Int32(VIPS_FOREIGN_PNG_FILTER_NONE.rawValue))
+                }
             }
         case .jpeg:
             let image = try castForSave(.uint8).withoutAlpha()
@@ -215,6 +250,51 @@ extension Image {
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             throw ImagingError(operation: "save", path: path, message: "cannot rename into place: \(reason)")
+        }
+    }
+
+    /// Which PNG writer ``save(to:quality:pngCompression:pngFilter:pngWriter:)`` uses.
+    public enum PNGWriter: Sendable {
+        /// ``PNGEncoder`` when the pixels fit in ``inMemoryPNGLimit`` bytes, else libvips.
+        case automatic
+        /// libvips' streaming writer (libpng and zlib), always.
+        case libvips
+    }
+
+    /// Pixels up to this many bytes are written by ``PNGEncoder`` in memory (256 MiB).
+    public static let inMemoryPNGLimit = 256 << 20
+
+    /// Computes the pixels, encodes them with ``PNGEncoder`` and writes the file at `temporary`.
+    func writePNG(to temporary: String, reportedAs path: String, depth: Int, level: Int, filter: PNGEncoder.Filter) throws {
+        let file: [UInt8] = try withPixels(operation: "save", path: path) { pixels in
+            do {
+                return try PNGEncoder.encode(pixels, width: width, height: height, bands: bands, depth: depth, level: level, filter: filter)
+            } catch {
+                throw ImagingError(operation: "save", path: path, message: "\(error)")
+            }
+        }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard descriptor >= 0 else {
+            throw ImagingError(operation: "save", path: path, message: "cannot create the file: \(String(cString: strerror(errno)))")
+        }
+        var written = 0
+        let failure: Int32? = file.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = write(descriptor, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += n
+            }
+            return nil
+        }
+        let closed = close(descriptor)
+        if let failure {
+            throw ImagingError(operation: "save", path: path, message: "cannot write the file: \(String(cString: strerror(failure)))")
+        }
+        if closed != 0 {
+            throw ImagingError(operation: "save", path: path, message: "cannot write the file: \(String(cString: strerror(errno)))")
         }
     }
 

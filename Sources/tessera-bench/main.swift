@@ -2,6 +2,7 @@
 // networks, in one run. Used by bench/engine.sh; not part of the product.
 import Foundation
 import TesseraCore
+import TesseraImaging
 import TesseraModels
 import TesseraNN
 import TesseraTensor
@@ -40,6 +41,59 @@ if let at = arguments.firstIndex(of: "--export") {
     let output = try model.predict(input)
     try Safetensors.encode(.init(tensors: ["input": input, "output": output], metadata: [:]))
         .write(to: URL(fileURLWithPath: "\(folder)/\(name).io.safetensors"))
+    exit(0)
+}
+
+// --png OUT IMAGE… [--warp-only]: the augmentation warp, then PNG writing of 512² tiles cut from the images (and their 0/255 masks if named
+// *mask*): Tessera's libdeflate writer per row filter and level against libvips' writer, one
+// thread, written to OUT (use a tmpfs), median ms per tile and mean bytes.
+if let at = arguments.firstIndex(of: "--png") {
+    let out = arguments[at + 1]
+    var tiles: [Image] = []
+    for path in arguments[(at + 2)...] where !path.hasPrefix("--") && Int(path) == nil {
+        let image = try Image.load(path).materialized()
+        for (x, y) in [(0, 0), (412, 412), (824, 824)] where x + 512 <= image.width && y + 512 <= image.height {
+            tiles.append(try image.cropped(left: x, top: y, width: 512, height: 512).materialized())
+        }
+    }
+    print("\(tiles.count) tiles of 512², bands \(Set(tiles.map(\.bands)).sorted())")
+    func measure(_ label: String, _ save: (Image, String) throws -> Void) throws {
+        var times: [Double] = []
+        for _ in 0...runs {  // the first is a warm-up
+            let start = DispatchTime.now().uptimeNanoseconds
+            for (i, tile) in tiles.enumerated() { try save(tile, "\(out)/t\(i).png") }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let time = times.dropFirst().sorted()[runs / 2]
+        var bytes = 0
+        for i in tiles.indices { bytes += (try FileManager.default.attributesOfItem(atPath: "\(out)/t\(i).png")[.size] as? Int) ?? 0 }
+        print(String(format: "%-30@ %7.2f ms/tile %9d bytes/tile", label as NSString, time * 1000 / Double(tiles.count), bytes / tiles.count))
+    }
+    // The augmentation warp (rotation 23.7° about the centre, a shift, a flip), kernel and libvips.
+    let warp = AffineTransform.rotation(degrees: 23.7, centre: (255.5, 255.5), shiftX: 31, shiftY: -17)
+        .followed(by: .mirror(horizontal: true, size: 512))
+    for engine in [Image.WarpEngine.libvips, .automatic] {
+        for interpolation in [Interpolation.bilinear, .nearest] {
+            var times: [Double] = []
+            for _ in 0...runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for tile in tiles {
+                    _ = try tile.affine(warp, outputSize: (512, 512), interpolation: interpolation, background: [120, 110, 90].prefix(tile.bands).map { $0 },
+                                        engine: engine).materialized()
+                }
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            print(String(format: "warp %-10@ %-9@ %7.2f ms/tile", "\(engine)" as NSString, "\(interpolation)" as NSString,
+                         times.dropFirst().sorted()[runs / 2] * 1000 / Double(tiles.count)))
+        }
+    }
+    if arguments.contains("--warp-only") { exit(0) }
+    for level in [1, 2, 3, 6] {
+        try measure("libvips pngsave, level \(level)") { try $0.save(to: $1, pngCompression: level, pngWriter: .libvips) }
+        for filter in PNGEncoder.Filter.allCases {
+            try measure("libdeflate \(filter), level \(level)") { try $0.save(to: $1, pngCompression: level, pngFilter: filter) }
+        }
+    }
     exit(0)
 }
 

@@ -63,4 +63,20 @@ void tsr_silu_backward(const float *x, const float *dy, float *dx, size_t n);
 /// `dy` only for 2), so tests check it on machines that have AVX2.
 void tsr_activation_portable(int kind, const float *x, const float *dy, float *y, size_t n);
 
+/// Affine warp of an 8-bit interleaved `sw × sh` image with `bands` bands into a `dw × dh` output,
+/// sampled as libvips 8.14's `vips_affine` samples it with extend=background: output pixel (x, y)
+/// reads the input at u = ia·(x − odx) + ib·(y − ody), v = ic·(x − odx) + id·(y − ody), where
+/// `inverse` is {ia, ib, ic, id, odx, ody}; `ink` (one pixel, `bands` bytes) fills what maps from
+/// outside. `nearest` 1 takes the pixel at (⌊u⌋, ⌊v⌋); 0 interpolates bilinearly in 12-bit
+/// fixed point as libvips does for 8-bit images. The coordinates are computed at the start of each
+/// run of `run` columns (libvips' tile width; `dw` or less than 1: whole rows) and stepped along it.
+/// `vector` 1 lets sampling of 1 or 3 bands use AVX2 on CPUs that have it (the same
+/// pixels); 0 keeps to the portable path. Returns 0, or −1 when out of memory.
+int tsr_warp_affine_u8(const unsigned char *src, int sw, int sh, int bands, unsigned char *dst, int dw, int dh,
+                       const double inverse[6], const unsigned char *ink, int nearest, int run, int vector);
+
+/// Adds to `counts` (256 entries) the number of pixels of each value in band `band` of an 8-bit
+/// interleaved image of `pixels` pixels with `bands` bands.
+void tsr_histogram_u8(const unsigned char *samples, size_t pixels, int bands, int band, unsigned long long *counts);
+
 #endif

@@ -185,8 +185,10 @@ public struct DatasetPreparer: Sendable {
         let background = preprocessing.fill(settings.augmentFill == .mean ? .mean : .zero, scale: image.format.maxValue)
         var result = PreparedSource(rows: [], classCounts: [UInt64](repeating: 0, count: settings.classes), notes: notes, written: 0, kept: 0)
         for (index, origin) in origins.enumerated() {
-            let tile = grid == nil ? image : try image.cropped(left: origin.x, top: origin.y, width: tileWidth, height: tileHeight)
-            let tileMask = try mask.map { grid == nil ? $0 : try $0.cropped(left: origin.x, top: origin.y, width: tileWidth, height: tileHeight) }
+            // Each tile is copied into memory once: its file and its augmented copies then read
+            // that memory directly.
+            let tile = grid == nil ? image : try image.cropped(left: origin.x, top: origin.y, width: tileWidth, height: tileHeight).materialized()
+            let tileMask = try mask.map { grid == nil ? $0 : try $0.cropped(left: origin.x, top: origin.y, width: tileWidth, height: tileHeight).materialized() }
             let base = "\(source.name)_t" + String(format: "%03d", index)
             var row = ManifestRow(
                 file: "", mask: nil, source: source.name, fold: fold,

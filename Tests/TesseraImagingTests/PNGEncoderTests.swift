@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import TesseraTestSupport
+@testable import TesseraImaging
+
+/// Samples that exercise every filter's arithmetic: a smooth gradient (what filters are for) with
+/// noise from SplitMix64 in the low bits and some rows and columns of pure noise (wrap-around).
+private func testSamples(width: Int, height: Int, bands: Int, depth: Int, seed: UInt64) -> [UInt16] {
+    var state = seed
+    func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    let maximum = depth == 16 ? 65535 : 255
+    var samples = [UInt16]()
+    samples.reserveCapacity(width * height * bands)
+    for y in 0..<height {
+        for x in 0..<width {
+            for b in 0..<bands {
+                let noise = Int(next() % UInt64(maximum + 1))
+                let smooth = (x * 3 + y * 5 + b * 40) * (maximum + 1) / 512 + noise % 8
+                let value = (y % 5 == 3 || x % 7 == 2) ? noise : smooth % (maximum + 1)
+                samples.append(UInt16(value))
+            }
+        }
+    }
+    return samples
+}
+
+/// CRC-32 as the PNG specification (annex D) computes it, independently of libdeflate.
+private func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+    }
+    return crc ^ 0xFFFF_FFFF
+}
+
+private func bigEndian(_ bytes: [UInt8], _ at: Int) -> Int {
+    Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+}
+
+/// The chunks of a PNG file (type, data), each CRC checked; fails the test on a malformed file.
+private func chunks(_ file: [UInt8]) -> [(String, ArraySlice<UInt8>)] {
+    #expect(Array(file[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    var result: [(String, ArraySlice<UInt8>)] = []
+    var at = 8
+    while at + 12 <= file.count {
+        let length = bigEndian(file, at)
+        let type = String(decoding: file[(at + 4)..<(at + 8)], as: UTF8.self)
+        let end = at + 8 + length
+        guard end + 4 <= file.count else { Issue.record("chunk \(type) runs past the end"); break }
+        #expect(UInt32(bigEndian(file, end)) == crc32(file[(at + 4)..<end]), "CRC of \(type)")
+        result.append((type, file[(at + 8)..<end]))
+        at = end + 4
+    }
+    #expect(at == file.count, "bytes after the last chunk")
+    return result
+}
+
+/// The first sample where two arrays differ ("index: got, expected"), or nil when they are equal.
+private func firstDifference(_ got: [UInt16], _ expected: [UInt16]) -> String? {
+    guard got.count == expected.count else { return "\(got.count) samples, expected \(expected.count)" }
+    guard let i = got.indices.first(where: { got[$0] != expected[$0] }) else { return nil }
+    return "sample \(i): \(got[i]), expected \(expected[i])"
+}
+
+@Suite("PNG writer (libdeflate)")
+struct PNGEncoderTests {
+    /// Encodes `samples`, writes the file, decodes it with libvips and compares every sample.
+    private func roundTrip(width: Int, height: Int, bands: Int, depth: Int, filter: PNGEncoder.Filter,
+                           level: Int = 6, seed: UInt64 = 1) throws {
+        let samples = testSamples(width: width, height: height, bands: bands, depth: depth, seed: seed)
+        let file: [UInt8]
+        if depth == 16 {
+            file = try samples.withUnsafeBytes {
+                try PNGEncoder.encode($0, width: width, height: height, bands: bands, depth: 16, level: level, filter: filter)
+            }
+        } else {
+            let bytes = samples.map { UInt8($0) }
+            file = try bytes.withUnsafeBytes {
+                try PNGEncoder.encode($0, width: width, height: height, bands: bands, depth: 8, level: level, filter: filter)
+            }
+        }
+        let parts = chunks(file)
+        #expect(parts.map(\.0) == ["IHDR", "IDAT", "IEND"])
+        let dir = try TemporaryFolder()
+        let path = dir.file("t.png")
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        let loaded = try Image.load(path)
+        #expect(loaded.width == width && loaded.height == height && loaded.bands == bands)
+        if depth == 16 {
+            #expect(loaded.format == .uint16)
+            let decoded = try loaded.samples(as: .uint16, UInt16.self)
+            #expect(firstDifference(decoded, samples) == nil, "\(width)×\(height), \(bands) bands, 16-bit, \(filter)")
+        } else {
+            #expect(loaded.format == .uint8)
+            #expect(firstDifference(try loaded.bytes().map(UInt16.init), samples) == nil,
+                    "\(width)×\(height), \(bands) bands, 8-bit, \(filter)")
+        }
+    }
+
+    @Test("every filter, 1–4 bands, 8 and 16 bits, at small and odd sizes decodes in libvips to the same samples",
+          arguments: PNGEncoder.Filter.allCases, [8, 16])
+    func everyFilter(filter: PNGEncoder.Filter, depth: Int) throws {
+        for bands in 1...4 {
+            for (width, height) in [(1, 1), (1, 9), (9, 1), (2, 3), (17, 11), (513, 7)] {
+                try roundTrip(width: width, height: height, bands: bands, depth: depth, filter: filter,
+                              seed: UInt64(width * 1000 + height * 10 + bands))
+            }
+        }
+    }
+
+    @Test("every compression level, stored (0) to 12", arguments: [0, 1, 6, 9, 12])
+    func levels(level: Int) throws {
+        try roundTrip(width: 64, height: 33, bands: 3, depth: 8, filter: .defaultFilter, level: level)
+    }
+
+    @Test("4096² in RGB 8-bit and gray 16-bit")
+    func large() throws {
+        try roundTrip(width: 4096, height: 4096, bands: 3, depth: 8, filter: .defaultFilter, level: 1)
+        try roundTrip(width: 4096, height: 4096, bands: 1, depth: 16, filter: .paeth, level: 1)
+    }
+
+    @Test("Image.save writes the same pixels through libdeflate and through libvips")
+    func saveWriters() throws {
+        let dir = try TemporaryFolder()
+        for bands in 1...4 {
+            let bytes = testSamples(width: 31, height: 20, bands: bands, depth: 8, seed: 7).map { UInt8($0) }
+            let image = try Image(bytes: bytes, width: 31, height: 20, bands: bands)
+            try image.save(to: dir.file("a.png"), pngCompression: 1)
+            try image.save(to: dir.file("b.png"), pngCompression: 1, pngWriter: .libvips)
+            #expect(try Image.load(dir.file("a.png")).bytes() == bytes)
+            #expect(try Image.load(dir.file("b.png")).bytes() == bytes)
+            // The in-memory writer's file is ours: exactly one IDAT chunk.
+            let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("a.png"))))
+            #expect(chunks(file).map(\.0) == ["IHDR", "IDAT", "IEND"])
+        }
+        let deep = try Image(uint16: testSamples(width: 12, height: 5, bands: 2, depth: 16, seed: 3), width: 12, height: 5, bands: 2)
+        try deep.save(to: dir.file("deep.png"))
+        #expect(try Image.load(dir.file("deep.png")).samples(as: .uint16, UInt16.self)
+                == testSamples(width: 12, height: 5, bands: 2, depth: 16, seed: 3))
+    }
+
+    @Test("bad arguments are errors, not traps")
+    func badArguments() throws {
+        let bytes = [UInt8](repeating: 0, count: 12)
+        try bytes.withUnsafeBytes { raw in
+            #expect(throws: PNGEncoder.EncodingError.self) {
+                try PNGEncoder.encode(raw, width: 0, height: 1, bands: 1, depth: 8, level: 1, filter: .up)
+            }
+            #expect(throws: PNGEncoder.EncodingError.self) {
+                try PNGEncoder.encode(raw, width: 2, height: 2, bands: 5, depth: 8, level: 1, filter: .up)
+            }
+            #expect(throws: PNGEncoder.EncodingError.self) {
+                try PNGEncoder.encode(raw, width: 2, height: 2, bands: 1, depth: 12, level: 1, filter: .up)
+            }
+            #expect(throws: PNGEncoder.EncodingError.self) {  // 13 bytes needed, 12 given
+                try PNGEncoder.encode(raw, width: 13, height: 1, bands: 1, depth: 8, level: 1, filter: .up)
+            }
+        }
+    }
+}
