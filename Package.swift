@@ -182,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraImagingTests",
-            dependencies: ["TesseraImaging", "CVips", "TesseraTestSupport"],
+            dependencies: ["TesseraImaging", "CVips", "CVipsShim", "TesseraTestSupport"],
             path: "Tests/TesseraImagingTests"
         ),
         .testTarget(

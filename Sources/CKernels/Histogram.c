@@ -26,3 +26,19 @@ void tsr_histogram_u8(const unsigned char *samples, size_t pixels, int bands, in
         memset(partial, 0, sizeof partial);
     }
 }
+
+void tsr_indexed_sums_u8(const unsigned char *values, const unsigned char *index, size_t pixels, unsigned long long *sums) {
+    // Values are at most 255: 32-bit partial sums hold 2²⁴ pixels safely.
+    uint32_t partial[256];
+    size_t i = 0;
+    while (i < pixels) {
+        const size_t end = pixels - i > ((size_t)1 << 24) ? i + ((size_t)1 << 24) : pixels;
+        memset(partial, 0, sizeof partial);
+        for (; i < end; i++) partial[index[i]] += values[i];
+        for (int v = 0; v < 256; v++) sums[v] += partial[v];
+    }
+}
+
+void tsr_map_u8(const unsigned char *samples, size_t count, const unsigned char *table, unsigned char *out) {
+    for (size_t i = 0; i < count; i++) out[i] = table[samples[i]];
+}

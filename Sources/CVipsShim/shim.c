@@ -9,6 +9,9 @@ int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, 
     return vips_pngsave(in, path, "compression", compression, "bitdepth", bitdepth,
                         "filter", filter, "strip", TRUE, NULL);
 }
+int tsr_pngsave_interlaced(VipsImage *in, const char *path) {
+    return vips_pngsave(in, path, "interlace", TRUE, NULL);
+}
 int tsr_jpegsave(VipsImage *in, const char *path, int quality) {
     return vips_jpegsave(in, path, "Q", quality, "strip", TRUE, NULL);
 }

@@ -142,26 +142,14 @@ extension Image {
         // libvips computes a pure scale or flip in whole-width strips, anything else in tiles of
         // vips__tile_width (128) columns; each starts its coordinates afresh.
         let run = t.b == 0 && t.c == 0 ? width : 128
-        guard let result = vips_image_new_memory() else {
-            throw ImagingError(operation: "affine", path: source, message: Vips.takeErrorMessage())
-        }
-        vips_image_init_fields(result, Int32(width), Int32(height), Int32(bands), VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
-                               vips_image_get_interpretation(pointer), vips_image_get_xres(pointer), vips_image_get_yres(pointer))
-        guard vips_image_write_prepare(result) == 0, let output = result.pointee.data else {
-            g_object_unref(result)
-            throw ImagingError(operation: "affine", path: source, message: Vips.takeErrorMessage())
-        }
-        do {
+        return try Image.inMemory(width: width, height: height, bands: bands, interpretation: vips_image_get_interpretation(pointer),
+                                  like: self) { output in
             let status = try withPixels(operation: "affine") { pixels in
                 tsr_warp_affine_u8(pixels.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(self.width), Int32(self.height),
                                    Int32(bands), output, Int32(width), Int32(height), inverse, ink, nearest ? 1 : 0, Int32(run),
                                    vector ? 1 : 0)
             }
             if status != 0 { throw ImagingError(operation: "affine", path: source, message: "out of memory") }
-        } catch {
-            g_object_unref(result)
-            throw error
         }
-        return Image(owning: result, source: source)
     }
 }

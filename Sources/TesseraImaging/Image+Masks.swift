@@ -1,5 +1,6 @@
 import CVips
 import CVipsShim
+import CKernels
 
 // Operations used on masks and label images.
 extension Image {
@@ -31,6 +32,16 @@ extension Image {
             throw ImagingError(operation: "maplut", path: source,
                                message: "needs one 256-entry table, or one per band (\(bands))")
         }
+        // An 8-bit image in memory with one table: mapped in one pass into a new image in memory.
+        if tables.count == 1, format == .uint8, isInMemory {
+            let table = tables[0]
+            return try Image.inMemory(width: width, height: height, bands: bands, interpretation: vips_image_get_interpretation(pointer),
+                                      like: self) { output in
+                try withPixels(operation: "maplut") { pixels in
+                    tsr_map_u8(pixels.baseAddress!.assumingMemoryBound(to: UInt8.self), pixels.count, table, output)
+                }
+            }
+        }
         var interleaved = [UInt8](repeating: 0, count: 256 * tables.count)
         for (b, table) in tables.enumerated() { for v in 0..<256 { interleaved[v * tables.count + b] = table[v] } }
         let lut = try Image(bytes: interleaved, width: 256, height: 1, bands: tables.count)
@@ -46,6 +57,25 @@ extension Image {
             throw ImagingError(operation: "hist_find_indexed", path: index.source,
                                message: "the index must be 8- or 16-bit, not \(index.format.rawValue)")
         }
+        // Both 8-bit, one band and in memory: one pass of a C kernel (the same table, tests).
+        if format == .uint8, index.format == .uint8, bands == 1, index.bands == 1, isInMemory, index.isInMemory,
+           width == index.width, height == index.height {
+            var sums = [UInt64](repeating: 0, count: 256)
+            try withPixels(operation: "hist_find_indexed") { values in
+                try index.withPixels(operation: "hist_find_indexed") { indices in
+                    sums.withUnsafeMutableBufferPointer {
+                        tsr_indexed_sums_u8(values.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                            indices.baseAddress!.assumingMemoryBound(to: UInt8.self), width * height, $0.baseAddress!)
+                    }
+                }
+            }
+            return sums.map { Double($0) }  // 256 entries, as libvips gives for an 8-bit index
+        }
+        return try vipsSums(indexedBy: index)
+    }
+
+    /// ``sums(indexedBy:)`` by `vips_hist_find_indexed`, whatever the images.
+    func vipsSums(indexedBy index: Image) throws -> [Double] {
         let table = try derive("hist_find_indexed") { tsr_hist_find_indexed(pointer, index.pointer, $0) }
         return try table.doublePixels()
     }

@@ -78,7 +78,7 @@ extension Image {
     ///   access to any region.
     /// - Throws: ``ImagingError`` naming the file: missing, unreadable, not an image, or corrupt
     ///   header.
-    public static func load(_ path: String, sequential: Bool = false) throws -> Image {
+    public static func load(_ path: String, sequential: Bool = false, pngReader: PNGReader = .automatic) throws -> Image {
         try Vips.start()
         // Only regular files reach a decoder: a FIFO would block it forever, a device feed it forever.
         if let problem = fileProblem(path) {
@@ -86,6 +86,11 @@ extension Image {
         }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw ImagingError(operation: "load", path: path, message: "permission denied")
+        }
+        // A plain PNG that fits in memory is checked and decoded in one pass (PNGDecoder); the
+        // rest, and a file streamed top to bottom, go to libvips.
+        if pngReader == .automatic, !sequential, let image = PNGDecoder.decode(path, pixelLimit: maximumPixels) {
+            return image
         }
         if let problem = PNGIntegrity.problem(path) {
             throw ImagingError(operation: "load", path: path, message: problem)
@@ -150,6 +155,36 @@ extension Image {
             throw ImagingError(operation: "decode", path: source, message: Vips.takeErrorMessage())
         }
         return Image(owning: copy, source: source)
+    }
+
+    /// A new 8-bit image in memory whose pixels `fill` writes (interleaved, `width·height·bands`
+    /// bytes), with `like`'s resolution and source.
+    static func inMemory(width: Int, height: Int, bands: Int, interpretation: VipsInterpretation, like: Image,
+                         fill: (UnsafeMutablePointer<UInt8>) throws -> Void) throws -> Image {
+        guard let result = vips_image_new_memory() else {
+            throw ImagingError(operation: "new image", path: like.source, message: Vips.takeErrorMessage())
+        }
+        vips_image_init_fields(result, Int32(width), Int32(height), Int32(bands), VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
+                               interpretation, vips_image_get_xres(like.pointer), vips_image_get_yres(like.pointer))
+        guard vips_image_write_prepare(result) == 0, let output = result.pointee.data else {
+            g_object_unref(result)
+            throw ImagingError(operation: "new image", path: like.source, message: Vips.takeErrorMessage())
+        }
+        do {
+            try fill(output)
+        } catch {
+            g_object_unref(result)
+            throw error
+        }
+        return Image(owning: result, source: like.source)
+    }
+
+    /// The image held in memory (``materialized()``) when its pixels take at most `limit` bytes,
+    /// else the image as it is: what several passes over a small image should read from.
+    public func inMemory(upTo limit: Int = Image.inMemoryPNGLimit) throws -> Image {
+        if isInMemory { return self }
+        let bytes = width * height * bands * Int(vips_format_sizeof(vips_image_get_format(pointer)))
+        return bytes <= limit ? try materialized() : self
     }
 
     /// Whether the pixels are held in memory, uncoded, where ``withPixels(operation:path:_:)`` reads
@@ -251,6 +286,14 @@ extension Image {
             let reason = String(cString: strerror(errno))
             throw ImagingError(operation: "save", path: path, message: "cannot rename into place: \(reason)")
         }
+    }
+
+    /// Which PNG reader ``load(_:sequential:pngReader:)`` uses.
+    public enum PNGReader: Sendable {
+        /// ``PNGDecoder`` for plain PNGs that fit in memory (not with `sequential`), else libvips.
+        case automatic
+        /// libvips' loader (libpng), always.
+        case libvips
     }
 
     /// Which PNG writer ``save(to:quality:pngCompression:pngFilter:pngWriter:)`` uses.

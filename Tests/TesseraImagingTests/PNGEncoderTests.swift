@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TesseraTestSupport
 @testable import TesseraImaging
+import CVips
+import CVipsShim
 
 /// Samples that exercise every filter's arithmetic: a smooth gradient (what filters are for) with
 /// noise from SplitMix64 in the low bits and some rows and columns of pure noise (wrap-around).
@@ -91,8 +93,14 @@ struct PNGEncoderTests {
         let dir = try TemporaryFolder()
         let path = dir.file("t.png")
         try Data(file).write(to: URL(fileURLWithPath: path))
-        let loaded = try Image.load(path)
+        let loaded = try Image.load(path, pngReader: .libvips)
         #expect(loaded.width == width && loaded.height == height && loaded.bands == bands)
+        // Tessera's own reader gives the same samples.
+        let own = try Image.load(path)
+        #expect(own.isInMemory && own.format == loaded.format && own.bands == loaded.bands)
+        #expect(vips_image_get_xres(own.pointer) == vips_image_get_xres(loaded.pointer))  // no pHYs: 72 dpi
+        #expect(try own.bytes() == loaded.bytes())
+        if depth == 16 { #expect(try own.samples(as: .uint16, UInt16.self) == loaded.samples(as: .uint16, UInt16.self)) }
         if depth == 16 {
             #expect(loaded.format == .uint16)
             let decoded = try loaded.samples(as: .uint16, UInt16.self)
@@ -134,15 +142,15 @@ struct PNGEncoderTests {
             let image = try Image(bytes: bytes, width: 31, height: 20, bands: bands)
             try image.save(to: dir.file("a.png"), pngCompression: 1)
             try image.save(to: dir.file("b.png"), pngCompression: 1, pngWriter: .libvips)
-            #expect(try Image.load(dir.file("a.png")).bytes() == bytes)
-            #expect(try Image.load(dir.file("b.png")).bytes() == bytes)
+            #expect(try Image.load(dir.file("a.png"), pngReader: .libvips).bytes() == bytes)
+            #expect(try Image.load(dir.file("b.png"), pngReader: .libvips).bytes() == bytes)
             // The in-memory writer's file is ours: exactly one IDAT chunk.
             let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("a.png"))))
             #expect(chunks(file).map(\.0) == ["IHDR", "IDAT", "IEND"])
         }
         let deep = try Image(uint16: testSamples(width: 12, height: 5, bands: 2, depth: 16, seed: 3), width: 12, height: 5, bands: 2)
         try deep.save(to: dir.file("deep.png"))
-        #expect(try Image.load(dir.file("deep.png")).samples(as: .uint16, UInt16.self)
+        #expect(try Image.load(dir.file("deep.png"), pngReader: .libvips).samples(as: .uint16, UInt16.self)
                 == testSamples(width: 12, height: 5, bands: 2, depth: 16, seed: 3))
     }
 
@@ -163,5 +171,80 @@ struct PNGEncoderTests {
                 try PNGEncoder.encode(raw, width: 13, height: 1, bands: 1, depth: 8, level: 1, filter: .up)
             }
         }
+    }
+
+    @Test("the integrity check in memory passes a whole file and leaves a bad Adler-32 to the words of the streaming check")
+    func integrity() throws {
+        let dir = try TemporaryFolder()
+        let bytes = testSamples(width: 40, height: 30, bands: 3, depth: 8, seed: 11).map { UInt8($0) }
+        var file = try bytes.withUnsafeBytes {
+            try PNGEncoder.encode($0, width: 40, height: 30, bands: 3, depth: 8, level: 6, filter: .paeth)
+        }
+        let path = dir.file("whole.png")
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        #expect(PNGIntegrity.isWhole(path))
+        #expect(PNGIntegrity.problem(path) == nil)
+        // Corrupt the zlib stream's Adler-32 (the IDAT's last four data bytes) and mend the chunk's
+        // CRC, so that only the Adler-32 is wrong.
+        let idatLength = bigEndian(file, 33)
+        let adler = 41 + idatLength - 4
+        file[adler] ^= 0x5A
+        let crc = crc32(file[37..<(41 + idatLength)])
+        for k in 0..<4 { file[41 + idatLength + k] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(k))) }
+        let bad = dir.file("adler.png")
+        try Data(file).write(to: URL(fileURLWithPath: bad))
+        #expect(!PNGIntegrity.isWhole(bad))
+        #expect(PNGIntegrity.problem(bad)?.contains("checksum of the compressed image data does not match") == true)
+        // A truncated file is not whole either, and is named so.
+        let cut = dir.file("cut.png")
+        try Data(file.prefix(60)).write(to: URL(fileURLWithPath: cut))
+        #expect(!PNGIntegrity.isWhole(cut))
+        #expect(PNGIntegrity.problem(cut)?.hasPrefix("truncated") == true)
+    }
+
+    @Test("files libpng writes with every filter (adaptive), 1–4 bands, 8 and 16 bits: Tessera's reader gives libvips' samples",
+          arguments: [8, 16])
+    func readerAgreesWithLibvips(depth: Int) throws {
+        let dir = try TemporaryFolder()
+        for bands in 1...4 {
+            for (width, height) in [(1, 1), (3, 2), (17, 11), (300, 40)] {
+                let samples = testSamples(width: width, height: height, bands: bands, depth: depth, seed: UInt64(width + bands))
+                let image = depth == 16 ? try Image(uint16: samples, width: width, height: height, bands: bands)
+                    : try Image(bytes: samples.map { UInt8($0) }, width: width, height: height, bands: bands)
+                let path = dir.file("libpng-\(bands)-\(width).png")
+                try image.check("save") { tsr_pngsave(image.pointer, path, 6, Int32(depth), Int32(VIPS_FOREIGN_PNG_FILTER_ALL.rawValue)) }
+                let own = try Image.load(path), vips = try Image.load(path, pngReader: .libvips)
+                #expect(own.isInMemory, "\(bands) bands, \(depth)-bit: taken by Tessera's reader")
+                #expect(!vips.isInMemory)
+                #expect(own.width == vips.width && own.height == vips.height && own.bands == vips.bands && own.format == vips.format)
+                #expect(own.hasAlpha == vips.hasAlpha && vips_image_get_interpretation(own.pointer) == vips_image_get_interpretation(vips.pointer))
+                #expect(vips_image_get_xres(own.pointer) == vips_image_get_xres(vips.pointer) && vips_image_get_yres(own.pointer) == vips_image_get_yres(vips.pointer))
+                if depth == 16 {
+                    #expect(try own.samples(as: .uint16, UInt16.self) == vips.samples(as: .uint16, UInt16.self))
+                } else {
+                    #expect(try own.bytes() == vips.bytes())
+                }
+            }
+        }
+    }
+
+    @Test("an interlaced PNG and a damaged one are left to libvips")
+    func leftToLibvips() throws {
+        let dir = try TemporaryFolder()
+        let image = try Image(bytes: testSamples(width: 20, height: 9, bands: 3, depth: 8, seed: 2).map { UInt8($0) }, width: 20, height: 9, bands: 3)
+        let interlaced = dir.file("interlaced.png")
+        try image.check("save") { tsr_pngsave_interlaced(image.pointer, interlaced) }
+        let loaded = try Image.load(interlaced)
+        #expect(!loaded.isInMemory)
+        #expect(try loaded.bytes() == image.bytes())
+        // A flipped byte in the image data: the CRC no longer matches and the error names it.
+        let good = dir.file("good.png")
+        try image.save(to: good)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        bytes[50] ^= 0xFF
+        let bad = dir.file("bad.png")
+        try Data(bytes).write(to: URL(fileURLWithPath: bad))
+        #expect(PNGDecoder.decode(bad, pixelLimit: Image.maximumPixels) == nil)
+        #expect(throws: ImagingError.self) { try Image.load(bad) }
     }
 }

@@ -161,3 +161,27 @@ struct HistogramKernelTests {
         #expect(try crop.histogram() == crop.materialized().histogram())
     }
 }
+
+@Suite("Mask kernels against libvips")
+struct MaskKernelTests {
+    @Test("indexed sums and table mapping of images in memory equal vips_hist_find_indexed's and vips_maplut's")
+    func agreesWithLibvips() throws {
+        for (width, height) in [(1, 1), (13, 7), (257, 129)] {
+            let values = try Image(bytes: samples(width: width, height: height, bands: 1, seed: 3).map { $0 % 2 },
+                                   width: width, height: height, bands: 1)
+            let index = try Image(bytes: samples(width: width, height: height, bands: 1, seed: 4).map { $0 % 200 },
+                                  width: width, height: height, bands: 1)
+            #expect(values.isInMemory && index.isInMemory)
+            let (ks, vs) = (try values.sums(indexedBy: index), try values.vipsSums(indexedBy: index))
+            #expect(ks == vs, "\(ks.count) vs \(vs.count): \(Array(ks.prefix(8))) vs \(Array(vs.prefix(8)))")
+            var table = [UInt8](repeating: 0, count: 256)
+            for v in 0..<256 { table[v] = UInt8((v * 37 + 11) % 256) }
+            let mapped = try index.mapped(through: table)
+            #expect(mapped.isInMemory)
+            let lazy = try index.cropped(left: 0, top: 0, width: width, height: height)  // not in memory: libvips' maplut
+            #expect(!lazy.isInMemory || width * height == 0)
+            #expect(try mapped.bytes() == lazy.mapped(through: table).bytes())
+            #expect(try mapped.bytes() == index.bytes().map { table[Int($0)] })
+        }
+    }
+}

@@ -79,4 +79,11 @@ int tsr_warp_affine_u8(const unsigned char *src, int sw, int sh, int bands, unsi
 /// interleaved image of `pixels` pixels with `bands` bands.
 void tsr_histogram_u8(const unsigned char *samples, size_t pixels, int bands, int band, unsigned long long *counts);
 
+/// Adds to `sums` (256 entries), for each value v of the one-band 8-bit `index`, the sum of the
+/// one-band 8-bit `values` over the pixels where the index is v (vips_hist_find_indexed's table).
+void tsr_indexed_sums_u8(const unsigned char *values, const unsigned char *index, size_t pixels, unsigned long long *sums);
+
+/// `out[i] = table[samples[i]]` for `count` 8-bit samples (one table for every band).
+void tsr_map_u8(const unsigned char *samples, size_t count, const unsigned char *table, unsigned char *out);
+
 #endif

@@ -9,6 +9,7 @@
 // Loading and saving
 VipsImage *tsr_load_file(const char *path, int sequential);
 int tsr_pngsave(VipsImage *in, const char *path, int compression, int bitdepth, int filter);
+int tsr_pngsave_interlaced(VipsImage *in, const char *path);
 int tsr_jpegsave(VipsImage *in, const char *path, int quality);
 int tsr_tiffsave(VipsImage *in, const char *path);
 int tsr_webpsave(VipsImage *in, const char *path, int quality, int lossless);

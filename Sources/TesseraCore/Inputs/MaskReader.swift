@@ -75,6 +75,8 @@ public struct MaskReader: Sendable {
                 gray = try gray.cast(to: .uint8)
             }
         }
+        // Decoded once into memory (unless huge): the histogram and the label map below read it.
+        gray = try gray.inMemory()
         let histogram = try gray.histogram()
         let labelling = try classify(histogram: histogram, path: path)
         notes += labelling.notes

@@ -22,8 +22,9 @@ public struct PairEvaluation: Sendable, Codable {
 /// Binary predictions may be masks (0/255 or 0/1) or probability maps (8/16-bit, or float in
 /// 0…1); a pixel is foreground when its probability is above the threshold. 8/16-bit maps are
 /// compared exactly in integers (`v > T·max`); float maps in Float32. Label predictions (N ≥ 3
-/// classes) are class-index masks checked like ground truth. libvips decodes, checks and counts;
-/// the per-value counts it returns are summed here.
+/// classes) are class-index masks checked like ground truth. libvips decodes and checks; masks
+/// that fit in memory are decoded once and counted there (C kernels), larger ones by libvips'
+/// streaming histograms; the per-value counts are summed here.
 public struct PairEvaluator: Sendable {
     public let settings: EvaluationSettings
     let reader: MaskReader
@@ -88,6 +89,8 @@ public struct PairEvaluator: Sendable {
             result.predictionKind = "probability map (float)"
             try countFloat(gray, truth, into: &result)
         case .uint8, .uint16:
+            // Decoded once into memory (unless huge): the histogram and the counts read it.
+            gray = try gray.inMemory()
             let histogram = try gray.histogram()
             let maximum = Self.integerKind(histogram, format: gray.format, into: &result)
             let sums = try truth.labels.sums(indexedBy: gray)
