@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Mask pairs per second for 1024×1024 PNGs, decoding included: tessera evaluate vs a NumPy + Pillow
-# script computing the same numbers, in one run on this machine. Usage: bench/evaluate.sh [PAIRS] [RUNS]
+# Mask pairs per second for 1024×1024 PNGs, decoding included: tessera evaluate (its default
+# threads, 2 here) vs a NumPy + Pillow script computing the same numbers (one process, as such a
+# script is written), sides interleaved in one run on this machine; CPU time per pair shows the
+# work apart from the threads. Usage: bench/evaluate.sh [PAIRS] [RUNS]
 source "$(dirname "$0")/common.sh"
 pairs="${1:-200}"
 runs="${2:-5}"
@@ -25,13 +27,15 @@ for k, v in r["macro"].items():
 print("outputs agree: pooled counts equal, micro and macro metrics equal to 1e-9")
 PY
 
-t=$("$py" "$bench/measure.py" "$runs" -- "$tessera" evaluate "$data/pred" "$data/truth" --json /dev/null)
-r=$("$py" "$bench/measure.py" "$runs" -- "$py" "$bench/reference/evaluate_numpy.py" "$data/pred" "$data/truth")
-"$py" - "$pairs" "$t" "$r" <<'PY'
+# Both sides interleaved (a warm-up round, then RUNS rounds).
+both=$("$py" "$bench/interleave.py" "$runs" \
+    tessera -- "$tessera" evaluate "$data/pred" "$data/truth" --json /dev/null ::: \
+    reference -- "$py" "$bench/reference/evaluate_numpy.py" "$data/pred" "$data/truth")
+"$py" - "$pairs" "$both" <<'PY'
 import json, sys
-n = int(sys.argv[1]); t = json.loads(sys.argv[2]); r = json.loads(sys.argv[3])
+n = int(sys.argv[1]); both = json.loads(sys.argv[2]); t, r = both["tessera"], both["reference"]
 tp, rp = n / t["median_s"], n / r["median_s"]
-print(f"tessera evaluate : {t['median_s']:.3f} s median, {tp:7.1f} pairs/s, peak RSS {t['peak_rss_mb']:.0f} MB")
-print(f"NumPy + Pillow   : {r['median_s']:.3f} s median, {rp:7.1f} pairs/s, peak RSS {r['peak_rss_mb']:.0f} MB")
+print(f"tessera evaluate : {t['median_s']:.3f} s median, {tp:7.1f} pairs/s, {t['cpu_s'] / n * 1000:5.1f} CPU-ms per pair, peak RSS {t['peak_rss_mb']:.0f} MB")
+print(f"NumPy + Pillow   : {r['median_s']:.3f} s median, {rp:7.1f} pairs/s, {r['cpu_s'] / n * 1000:5.1f} CPU-ms per pair, peak RSS {r['peak_rss_mb']:.0f} MB")
 print(f"ratio            : {tp / rp:.2f}x the reference's throughput")
 PY
