@@ -2,7 +2,7 @@
 set -euo pipefail
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$bench")
-venv="$bench/.venv"
+venv="${BENCH_VENV:-$bench/.venv}"
 work="${BENCH_WORK:-$bench/out}"
 mkdir -p "$work"
 

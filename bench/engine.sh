@@ -10,7 +10,7 @@ networks=("$@"); [ ${#networks[@]} -eq 0 ] && networks=(unet-bn half-multiresune
 threads=$(nproc)
 build_release
 (cd "$root" && swift build -c release --product tessera-bench 2>&1 | grep -E "error|Build" | tail -1)
-venv="$bench/.venv-engine"
+venv="${BENCH_VENV:-$bench/.venv-engine}"
 make_venv torch onnx onnxruntime safetensors numpy
 machine
 "$root/.build/release/tessera-bench" --threads "$threads" --runs "$runs"

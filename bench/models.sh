@@ -8,7 +8,7 @@ runs=${1:-2}; shift || true
 threads=$(nproc)
 build_release
 (cd "$root" && swift build -c release --product tessera-bench 2>&1 | grep -E "error|Build" | tail -1)
-venv="$bench/.venv-engine"
+venv="${BENCH_VENV:-$bench/.venv-engine}"
 make_venv torch onnx onnxruntime safetensors numpy
 machine
 models=("$@")

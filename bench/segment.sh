@@ -35,7 +35,7 @@ tile=512; overlap=64
 side=$((tile + (grid - 1) * (tile - overlap)))
 
 use_tessera
-venv="$bench/.venv-segment"
+venv="${BENCH_VENV:-$bench/.venv-segment}"
 make_venv torch onnx onnxruntime safetensors numpy Pillow monai tifffile
 export PYTHONWARNINGS=ignore
 machine

@@ -20,7 +20,7 @@ models=("$@"); [ ${#models[@]} -eq 0 ] && models=(half-multiresunet unet-bn)
 folds=${FOLDS:-2}; threads=${THREADS:-2}; batch=${BATCH:-4}; lr=${LR:-1e-3}; loss=${LOSS:-bce}; schedule=${SCHEDULE:-constant}
 
 use_tessera
-venv="$bench/.venv-train"
+venv="${BENCH_VENV:-$bench/.venv-train}"
 make_venv torch numpy Pillow safetensors
 machine
 echo "tessera $("$tessera" --version), torch $("$py" -c 'import torch; print(torch.__version__)')"
