@@ -105,8 +105,12 @@ extension Image {
                        interpolation: Interpolation, background: [Double], engine: WarpEngine = .automatic) throws -> Image {
         let fill = background.isEmpty ? [0] : background
         let det = transform.a * transform.d - transform.b * transform.c
+        // The kernel holds the source and the output in memory: both at most 256 MiB (which also
+        // keeps its 32-bit offsets exact); larger images stream through libvips.
+        let limit = Image.inMemoryPNGLimit
         if engine != .libvips, format == .uint8, !hasAlpha, (1...4).contains(bands), fill.count == 1 || fill.count == bands,
-           abs(det) >= 1e-12, outputSize.width > 0, outputSize.height > 0 {
+           abs(det) >= 1e-12, outputSize.width > 0, outputSize.height > 0,
+           width * height * bands <= limit, outputSize.width * outputSize.height * bands <= limit {
             return try warpedByKernel(transform, determinant: det, outputSize: outputSize, nearest: interpolation == .nearest,
                                       fill: fill, vector: engine == .automatic)
         }
@@ -137,7 +141,10 @@ extension Image {
         // libvips turns it into an 8-bit pixel: clipped to 0…255, then truncated.
         let reciprocal = 1.0 / determinant
         let inverse = [reciprocal * t.d, -reciprocal * t.b, -reciprocal * t.c, reciprocal * t.a, t.dx, t.dy]
-        let ink = (0..<bands).map { band in UInt8(min(max(fill.count == 1 ? fill[0] : fill[band], 0), 255)) }
+        let ink = (0..<bands).map { band -> UInt8 in
+            let value = fill.count == 1 ? fill[0] : fill[band]
+            return value.isNaN ? 0 : UInt8(min(max(value, 0), 255))
+        }
         let (width, height) = outputSize
         // libvips computes a pure scale or flip in whole-width strips, anything else in tiles of
         // vips__tile_width (128) columns; each starts its coordinates afresh.

@@ -311,7 +311,8 @@ extension Image {
     func writePNG(to temporary: String, reportedAs path: String, depth: Int, level: Int, filter: PNGEncoder.Filter) throws {
         let file: [UInt8] = try withPixels(operation: "save", path: path) { pixels in
             do {
-                return try PNGEncoder.encode(pixels, width: width, height: height, bands: bands, depth: depth, level: level, filter: filter)
+                return try PNGEncoder.encode(pixels, width: width, height: height, bands: bands, depth: depth, level: level, filter: filter,
+                                             resolution: (vips_image_get_xres(pointer), vips_image_get_yres(pointer)))
             } catch {
                 throw ImagingError(operation: "save", path: path, message: "\(error)")
             }

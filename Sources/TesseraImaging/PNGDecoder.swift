@@ -16,16 +16,19 @@ enum PNGDecoder {
     static let skippable: Set<String> = ["tEXt", "zTXt", "iTXt", "tIME"]
 
     static func decode(_ path: String, pixelLimit: Int) -> Image? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        guard PNGIntegrity.hasSignature(path), let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let size = attributes[.size] as? Int, size >= 8 + 25 + 12, size <= 64 << 20,
               let data = FileManager.default.contents(atPath: path) else { return nil }
         return data.withUnsafeBytes { raw -> Image? in
             let bytes = raw.bindMemory(to: UInt8.self)
-            guard Array(bytes[0..<8]) == PNGIntegrity.signature else { return nil }
+            guard bytes.count >= 8 + 25 + 12, Array(bytes[0..<8]) == PNGIntegrity.signature else { return nil }
             func word(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
             var at = 8
             var header: (width: Int, height: Int, depth: Int, bands: Int)?
             var imageData: [UInt8] = []
+            // Chunk order as libpng requires it: IHDR first, the IDATs in one run, pHYs once
+            // before them; a file out of that order is left to libvips.
+            var previous = "", sawPHYs = false
             // libvips' default, 72 pixels per inch, as whole pixels per metre (2834).
             var resolution = (x: Double(UInt32(72.0 / 2.54 * 100.0)) / 1000, y: Double(UInt32(72.0 / 2.54 * 100.0)) / 1000)
             while at + 12 <= bytes.count {
@@ -33,6 +36,8 @@ enum PNGDecoder {
                 guard length >= 0, length < 1 << 31, at + 12 + length <= bytes.count else { return nil }
                 guard libdeflate_crc32(0, raw.baseAddress! + at + 4, 4 + length) == UInt32(word(at + 8 + length)) else { return nil }
                 let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
+                guard (type == "IHDR") == (at == 8) else { return nil }
+                defer { previous = type }
                 switch type {
                 case "IHDR":
                     guard header == nil, length == 13 else { return nil }
@@ -44,10 +49,11 @@ enum PNGDecoder {
                           width * height <= pixelLimit, (width * bands * depth / 8 + 1) * height <= 256 << 20 else { return nil }
                     header = (width, height, depth, bands)
                 case "IDAT":
-                    guard header != nil else { return nil }
+                    guard header != nil, imageData.isEmpty || previous == "IDAT" else { return nil }
                     imageData.append(contentsOf: bytes[(at + 8)..<(at + 8 + length)])
                 case "pHYs":
-                    guard length == 9 else { return nil }
+                    guard length == 9, !sawPHYs, imageData.isEmpty else { return nil }
+                    sawPHYs = true
                     // As libvips reads it: pixels per metre to pixels per mm; other units as given.
                     let scale = bytes[at + 16] == 1 ? 1000.0 : 1
                     resolution = (Double(word(at + 8)) / scale, Double(word(at + 12)) / scale)

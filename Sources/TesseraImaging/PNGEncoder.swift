@@ -2,7 +2,8 @@ import CDeflate
 
 /// A PNG writer for images held in memory: rows filtered with one filter type, compressed in one
 /// call by libdeflate (whose zlib-format compressor is 2–2.5× zlib's speed at the same level), and
-/// wrapped in the PNG container: signature, IHDR, one IDAT, IEND, each chunk with its CRC.
+/// wrapped in the PNG container: signature, IHDR, pHYs (when given a resolution, as libvips
+/// writes it), one IDAT, IEND, each chunk with its CRC.
 ///
 /// `Image.save` uses it for PNGs whose pixels fit in memory; images too large to hold keep
 /// libvips' streaming writer. Every file it writes decodes in libvips to the same pixels (tests,
@@ -26,7 +27,7 @@ public enum PNGEncoder {
     ///
     /// - Parameter level: libdeflate's level, 0 (stored) … 12; zlib's 1…9 mean about the same.
     public static func encode(_ samples: UnsafeRawBufferPointer, width: Int, height: Int, bands: Int, depth: Int,
-                              level: Int, filter: Filter) throws -> [UInt8] {
+                              level: Int, filter: Filter, resolution: (x: Double, y: Double)? = nil) throws -> [UInt8] {
         guard width >= 1, height >= 1, width <= Int(Int32.max), height <= Int(Int32.max) else {
             throw EncodingError(message: "a PNG is 1…2³¹−1 pixels a side, got \(width)×\(height)")
         }
@@ -47,7 +48,9 @@ public enum PNGEncoder {
 
         // One buffer holds the whole file: signature, IHDR, the IDAT chunk's length and type, the
         // zlib stream compressed in place after them, its CRC and IEND; then it is cut to size.
-        let headerBytes = 8 + 25 + 8
+        // Signature, IHDR, pHYs when a resolution is given, then the IDAT chunk's length and type.
+        let physBytes = resolution == nil ? 0 : 21
+        let headerBytes = 8 + 25 + physBytes + 8
         let bound = libdeflate_zlib_compress_bound(compressor, filtered.count)
         // Uninitialized: every byte of the file is written below before the array is cut to size.
         var failed = false
@@ -71,11 +74,22 @@ public enum PNGEncoder {
             putBigEndian(UInt32(height), at: bytes + 20)
             bytes[24] = UInt8(depth); bytes[25] = colourType; bytes[26] = 0; bytes[27] = 0; bytes[28] = 0
             putBigEndian(libdeflate_crc32(0, bytes + 12, 17), at: bytes + 29)
+            if let resolution {
+                // pHYs: pixels per metre, as libvips writes it from its pixels per millimetre.
+                let phys = bytes + 33
+                putBigEndian(9, at: phys)
+                putType("pHYs", at: phys + 4)
+                putBigEndian(pixelsPerMetre(resolution.x), at: phys + 8)
+                putBigEndian(pixelsPerMetre(resolution.y), at: phys + 12)
+                phys[16] = 1
+                putBigEndian(libdeflate_crc32(0, phys + 4, 13), at: phys + 17)
+            }
             // IDAT: its data is already in place.
-            putBigEndian(UInt32(size), at: bytes + 33)
-            putType("IDAT", at: bytes + 37)
+            let idat = bytes + 33 + physBytes
+            putBigEndian(UInt32(size), at: idat)
+            putType("IDAT", at: idat + 4)
             let end = bytes + headerBytes + size
-            putBigEndian(libdeflate_crc32(0, bytes + 37, 4 + size), at: end)
+            putBigEndian(libdeflate_crc32(0, idat + 4, 4 + size), at: end)
             putBigEndian(0, at: end + 4)
             putType("IEND", at: end + 8)
             putBigEndian(libdeflate_crc32(0, end + 8, 4), at: end + 12)
@@ -146,6 +160,12 @@ public enum PNGEncoder {
             }
         }
         return out
+    }
+
+    /// Pixels per millimetre as whole pixels per metre (libvips rounds ×1000 to the nearest).
+    static func pixelsPerMetre(_ perMillimetre: Double) -> UInt32 {
+        let value = (perMillimetre * 1000).rounded(.toNearestOrEven)
+        return value.isFinite && value >= 0 ? UInt32(min(value, Double(UInt32.max))) : 0
     }
 
     static func putBigEndian(_ value: UInt32, at bytes: UnsafeMutablePointer<UInt8>) {

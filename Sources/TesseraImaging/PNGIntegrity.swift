@@ -25,7 +25,7 @@ enum PNGIntegrity {
     /// CRCs match up to IEND and its image data inflates completely with a matching Adler-32.
     /// False means "not known to be whole" (not checked, not a PNG, or a fault to be put in words).
     static func isWhole(_ path: String) -> Bool {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        guard hasSignature(path), let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let size = attributes[.size] as? Int, size >= 8, size <= 64 << 20,
               let data = FileManager.default.contents(atPath: path) else { return false }
         return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
@@ -44,6 +44,9 @@ enum PNGIntegrity {
                 if type == (0x49, 0x48, 0x44, 0x52), length >= 13 {  // IHDR
                     let width = word(at + 8), height = word(at + 12)
                     let depth = Int(bytes[at + 16]), colour = Int(bytes[at + 17])
+                    // Sides up to 2²⁴ keep the sizes below far from overflow; larger go to the
+                    // streaming check.
+                    guard (1...(1 << 24)).contains(width), (1...(1 << 24)).contains(height), depth <= 16 else { return false }
                     let samples = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colour] ?? 4
                     // Rows of the whole image plus their filter bytes; interlaced passes add at most
                     // one filter byte per pass row, within twice that.
@@ -66,6 +69,14 @@ enum PNGIntegrity {
             }
             return false
         }
+    }
+
+    /// Whether the file at `path` starts with the PNG signature (reads 8 bytes).
+    static func hasSignature(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 8) else { return false }
+        return [UInt8](head) == signature
     }
 
     /// ``problem(_:)`` by reading the file in pieces and inflating its image data with zlib.

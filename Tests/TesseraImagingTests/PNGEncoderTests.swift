@@ -144,9 +144,12 @@ struct PNGEncoderTests {
             try image.save(to: dir.file("b.png"), pngCompression: 1, pngWriter: .libvips)
             #expect(try Image.load(dir.file("a.png"), pngReader: .libvips).bytes() == bytes)
             #expect(try Image.load(dir.file("b.png"), pngReader: .libvips).bytes() == bytes)
-            // The in-memory writer's file is ours: exactly one IDAT chunk.
+            // The in-memory writer's file is ours: the resolution as libvips writes it, one IDAT.
             let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("a.png"))))
-            #expect(chunks(file).map(\.0) == ["IHDR", "IDAT", "IEND"])
+            #expect(chunks(file).map(\.0) == ["IHDR", "pHYs", "IDAT", "IEND"])
+            let ours = try Image.load(dir.file("a.png"), pngReader: .libvips), theirs = try Image.load(dir.file("b.png"), pngReader: .libvips)
+            #expect(vips_image_get_xres(ours.pointer) == vips_image_get_xres(theirs.pointer))
+            #expect(vips_image_get_yres(ours.pointer) == vips_image_get_yres(theirs.pointer))
         }
         let deep = try Image(uint16: testSamples(width: 12, height: 5, bands: 2, depth: 16, seed: 3), width: 12, height: 5, bands: 2)
         try deep.save(to: dir.file("deep.png"))
@@ -246,5 +249,49 @@ struct PNGEncoderTests {
         try Data(bytes).write(to: URL(fileURLWithPath: bad))
         #expect(PNGDecoder.decode(bad, pixelLimit: Image.maximumPixels) == nil)
         #expect(throws: ImagingError.self) { try Image.load(bad) }
+    }
+
+    /// A chunk with its length and CRC (computed here, independently of libdeflate).
+    private func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let body = Array(type.utf8) + data
+        let crc = crc32(body[...])
+        func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+        return be(UInt32(data.count)) + body + be(crc)
+    }
+
+    @Test("crafted headers and chunk orders are errors or left to libvips, never a trap")
+    func craftedFiles() throws {
+        let dir = try TemporaryFolder()
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        // Sides of 2³²−1 with correct CRCs: sizes computed from them must not overflow.
+        let huge = signature + chunk("IHDR", [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 6, 0, 0, 0])
+            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+        let hugePath = dir.file("huge.png")
+        try Data(huge).write(to: URL(fileURLWithPath: hugePath))
+        #expect(!PNGIntegrity.isWhole(hugePath))
+        #expect(throws: ImagingError.self) { try Image.load(hugePath) }
+        // A valid 3×2 gray image, then the same chunks out of libpng's order.
+        let bytes: [UInt8] = [10, 20, 30, 40, 50, 60]
+        let good = try bytes.withUnsafeBytes { try PNGEncoder.encode($0, width: 3, height: 2, bands: 1, depth: 8, level: 6, filter: .none) }
+        let parts = chunks(good)
+        let ihdr = chunk("IHDR", Array(parts[0].1)), idat = Array(parts[1].1), iend = chunk("IEND", [])
+        let text = chunk("tEXt", Array("Comment\u{0}x".utf8))
+        let split = idat.count / 2
+        let cases: [(String, [UInt8])] = [
+            ("text-first", signature + text + ihdr + chunk("IDAT", idat) + iend),
+            ("split-idat", signature + ihdr + chunk("IDAT", Array(idat[..<split])) + text + chunk("IDAT", Array(idat[split...])) + iend),
+        ]
+        for (name, file) in cases {
+            let path = dir.file("\(name).png")
+            try Data(file).write(to: URL(fileURLWithPath: path))
+            #expect(PNGDecoder.decode(path, pixelLimit: Image.maximumPixels) == nil, "\(name) is left to libvips")
+        }
+        // In order, with a text chunk after the image data: Tessera's reader takes it.
+        let ordered = dir.file("ordered.png")
+        try Data(signature + ihdr + text + chunk("IDAT", Array(idat[..<split])) + chunk("IDAT", Array(idat[split...])) + text + iend)
+            .write(to: URL(fileURLWithPath: ordered))
+        let decoded = PNGDecoder.decode(ordered, pixelLimit: Image.maximumPixels)
+        #expect(decoded != nil)
+        #expect(try decoded?.bytes() == bytes)
     }
 }

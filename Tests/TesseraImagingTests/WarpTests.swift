@@ -121,6 +121,13 @@ struct WarpTests {
         }
     }
 
+    @Test("a NaN background is no trap")
+    func nanBackground() throws {
+        let image = try Image(bytes: samples(width: 9, height: 7, bands: 3, seed: 1), width: 9, height: 7, bands: 3)
+        let t = Affine.rotation(degrees: 30, centre: (4, 3))
+        _ = try image.affine(t, outputSize: (9, 7), interpolation: .bilinear, background: [.nan, 1, 2]).bytes()
+    }
+
     @Test("images the kernel does not take (16-bit, alpha) still warp through libvips")
     func fallback() throws {
         let deep = try Image(uint16: (0..<(12 * 7)).map { UInt16($0 * 700) }, width: 12, height: 7, bands: 1)
