@@ -107,10 +107,10 @@ extension Image {
         let det = transform.a * transform.d - transform.b * transform.c
         // The kernel holds the source and the output in memory: both at most 256 MiB (which also
         // keeps its 32-bit offsets exact); larger images stream through libvips.
-        let limit = Image.inMemoryPNGLimit
+        let limit = Image.inMemoryLimit
         if engine != .libvips, format == .uint8, !hasAlpha, (1...4).contains(bands), fill.count == 1 || fill.count == bands,
            abs(det) >= 1e-12, outputSize.width > 0, outputSize.height > 0,
-           width * height * bands <= limit, outputSize.width * outputSize.height * bands <= limit {
+           byteCount <= limit, outputSize.width * outputSize.height * bands <= limit {
             return try warpedByKernel(transform, determinant: det, outputSize: outputSize, nearest: interpolation == .nearest,
                                       fill: fill, vector: engine == .automatic)
         }

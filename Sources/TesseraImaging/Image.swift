@@ -87,13 +87,17 @@ extension Image {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw ImagingError(operation: "load", path: path, message: "permission denied")
         }
-        // A plain PNG that fits in memory is checked and decoded in one pass (PNGDecoder); the
-        // rest, and a file streamed top to bottom, go to libvips.
-        if pngReader == .automatic, !sequential, let image = PNGDecoder.decode(path, pixelLimit: maximumPixels) {
+        // A PNG that fits in memory is checked in one pass, and decoded there when plain (not for
+        // a file streamed top to bottom); the rest is checked in pieces, then libvips decodes.
+        switch PNGDecoder.read(path, pixelLimit: maximumPixels, decode: pngReader == .automatic && !sequential) {
+        case .decoded(let image):
             return image
-        }
-        if let problem = PNGIntegrity.problem(path) {
-            throw ImagingError(operation: "load", path: path, message: problem)
+        case .whole:
+            break
+        case .unchecked:
+            if let problem = PNGIntegrity.problem(path) {
+                throw ImagingError(operation: "load", path: path, message: problem)
+            }
         }
         _ = Vips.takeObjectWarnings()
         Vips.clearWarnings()
@@ -181,10 +185,9 @@ extension Image {
 
     /// The image held in memory (``materialized()``) when its pixels take at most `limit` bytes,
     /// else the image as it is: what several passes over a small image should read from.
-    public func inMemory(upTo limit: Int = Image.inMemoryPNGLimit) throws -> Image {
+    public func inMemory(upTo limit: Int = Image.inMemoryLimit) throws -> Image {
         if isInMemory { return self }
-        let bytes = width * height * bands * Int(vips_format_sizeof(vips_image_get_format(pointer)))
-        return bytes <= limit ? try materialized() : self
+        return byteCount <= limit ? try materialized() : self
     }
 
     /// Whether the pixels are held in memory, uncoded, where ``withPixels(operation:path:_:)`` reads
@@ -202,7 +205,7 @@ extension Image {
     /// memory, materialized, or made from samples) in place, with no copy and none of libvips'
     /// worker threads; any other image's computed into a temporary buffer first.
     func withPixels<R>(operation: String, path: String? = nil, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let count = width * height * bands * Int(vips_format_sizeof(vips_image_get_format(pointer)))
+        let count = byteCount
         if isInMemory, let data = pointer.pointee.data {
             return try body(UnsafeRawBufferPointer(start: data, count: count))
         }
@@ -244,8 +247,8 @@ extension Image {
     ///   - quality: JPEG and WebP quality (1…100).
     ///   - pngCompression: compression level for PNG (0…9, zlib's scale).
     ///   - pngFilter: the row filter of PNGs written in memory (libvips' streaming writer, for
-    ///     images above ``inMemoryPNGLimit`` or with `pngWriter: .libvips`, writes unfiltered rows).
-    ///   - pngWriter: `.automatic` writes a PNG whose pixels fit in ``inMemoryPNGLimit`` bytes with
+    ///     images above ``inMemoryLimit`` or with `pngWriter: .libvips`, writes unfiltered rows).
+    ///   - pngWriter: `.automatic` writes a PNG whose pixels fit in ``inMemoryLimit`` bytes with
     ///     ``PNGEncoder`` (libdeflate), larger ones with libvips' streaming writer.
     public func save(to path: String, quality: Int = 92, pngCompression: Int = 6, pngFilter: PNGEncoder.Filter = .defaultFilter,
                      pngWriter: PNGWriter = .automatic) throws {
@@ -264,7 +267,7 @@ extension Image {
             let depth: Int32 = (format == .uint16 || format == .int16) ? 16 : 8
             let image = try castForSave(depth == 16 ? .uint16 : .uint8)
             let level = Int32(min(max(pngCompression, 0), 9))
-            if pngWriter == .automatic && image.width * image.height * image.bands * Int(depth / 8) <= Self.inMemoryPNGLimit {
+            if pngWriter == .automatic && image.byteCount <= Self.inMemoryLimit {
                 try image.writePNG(to: temporary, reportedAs: path, depth: Int(depth), level: Int(level), filter: pngFilter)
             } else {
                 try image.check("save", path: path) {
@@ -298,14 +301,19 @@ extension Image {
 
     /// Which PNG writer ``save(to:quality:pngCompression:pngFilter:pngWriter:)`` uses.
     public enum PNGWriter: Sendable {
-        /// ``PNGEncoder`` when the pixels fit in ``inMemoryPNGLimit`` bytes, else libvips.
+        /// ``PNGEncoder`` when the pixels fit in ``inMemoryLimit`` bytes, else libvips.
         case automatic
         /// libvips' streaming writer (libpng and zlib), always.
         case libvips
     }
 
-    /// Pixels up to this many bytes are written by ``PNGEncoder`` in memory (256 MiB).
-    public static let inMemoryPNGLimit = 256 << 20
+    /// Images whose pixels take up to this many bytes (256 MiB) are held whole in memory where
+    /// that is faster: written by ``PNGEncoder``, read by ``PNGDecoder``, warped by the C kernel,
+    /// and counted in memory (``inMemory(upTo:)``); larger ones stream through libvips.
+    public static let inMemoryLimit = 256 << 20
+
+    /// The bytes of all the pixels.
+    public var byteCount: Int { width * height * bands * Int(vips_format_sizeof(vips_image_get_format(pointer))) }
 
     /// Computes the pixels, encodes them with ``PNGEncoder`` and writes the file at `temporary`.
     func writePNG(to temporary: String, reportedAs path: String, depth: Int, level: Int, filter: PNGEncoder.Filter) throws {
