@@ -115,6 +115,14 @@ static inline void sample(const uint8_t *src, int sw, int sh, int bands, double 
     }
 }
 
+// The lanes with lo ≤ u < uEnd and lo ≤ v < vEnd (a NaN lane in none), as a 4-bit mask.
+__attribute__((target("avx2,fma"))) static inline int lanes_within(__m256d u, __m256d v, __m256d lo, __m256d uEnd,
+                                                                   __m256d vEnd) {
+    return _mm256_movemask_pd(_mm256_and_pd(
+        _mm256_and_pd(_mm256_cmp_pd(u, lo, _CMP_GE_OQ), _mm256_cmp_pd(u, uEnd, _CMP_LT_OQ)),
+        _mm256_and_pd(_mm256_cmp_pd(v, lo, _CMP_GE_OQ), _mm256_cmp_pd(v, vEnd, _CMP_LT_OQ))));
+}
+
 // Bilinear samples of one row, four pixels at a time where all four have their neighbours
 // inside the image and their 32-bit reads stay inside the buffer (rows above the last pair).
 __attribute__((target("avx2,fma"))) static void bilinear_row_avx2(
@@ -132,15 +140,9 @@ __attribute__((target("avx2,fma"))) static void bilinear_row_avx2(
     for (; x + 4 <= dw; x += 4) {
         const __m256d u = _mm256_loadu_pd(U + x), v = _mm256_loadu_pd(V + x);
         // 1 ≤ u < sw and 1 ≤ v < sh − 1: the four neighbours inside, the reads inside.
-        const __m256d inside = _mm256_and_pd(
-            _mm256_and_pd(_mm256_cmp_pd(u, one, _CMP_GE_OQ), _mm256_cmp_pd(u, uMax, _CMP_LT_OQ)),
-            _mm256_and_pd(_mm256_cmp_pd(v, one, _CMP_GE_OQ), _mm256_cmp_pd(v, vMax, _CMP_LT_OQ)));
-        if (_mm256_movemask_pd(inside) != 0xF) {
+        if (lanes_within(u, v, one, uMax, vMax) != 0xF) {
             // All four outside the embedded image (floor(u) outside 0 … sw, or v's): the ink.
-            const __m256d within = _mm256_and_pd(
-                _mm256_and_pd(_mm256_cmp_pd(u, _mm256_setzero_pd(), _CMP_GE_OQ), _mm256_cmp_pd(u, uEnd, _CMP_LT_OQ)),
-                _mm256_and_pd(_mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_GE_OQ), _mm256_cmp_pd(v, vEnd, _CMP_LT_OQ)));
-            if (_mm256_movemask_pd(within) == 0) {
+            if (lanes_within(u, v, _mm256_setzero_pd(), uEnd, vEnd) == 0) {
                 for (int k = 0; k < 4; k++) put(q + (x + k) * bands, ink, bands);
             } else {
                 for (int k = 0; k < 4; k++) sample(src, sw, sh, bands, U[x + k], V[x + k], ink, 0, q + (x + k) * bands);
@@ -209,11 +211,7 @@ __attribute__((target("avx2,fma"))) static void nearest_row_avx2(
     for (; x + 4 <= dw; x += 4) {
         const __m256d u = _mm256_loadu_pd(U + x), v = _mm256_loadu_pd(V + x);
         // 1 ≤ u < sw + 1 and 1 ≤ v < sh + 1: the pixel (⌊u⌋ − 1, ⌊v⌋ − 1) inside.
-        const __m256d inside = _mm256_and_pd(
-            _mm256_and_pd(_mm256_cmp_pd(u, one, _CMP_GE_OQ), _mm256_cmp_pd(u, uEnd, _CMP_LT_OQ)),
-            _mm256_and_pd(_mm256_cmp_pd(v, one, _CMP_GE_OQ), _mm256_cmp_pd(v, vEnd, _CMP_LT_OQ)));
-        const int mask = _mm256_movemask_pd(inside);
-        if (mask == 0xF) {
+        if (lanes_within(u, v, one, uEnd, vEnd) == 0xF) {
             const __m128i iu = _mm256_cvttpd_epi32(u), iv = _mm256_cvttpd_epi32(v);
             int at[4];
             _mm_storeu_si128((__m128i *)at, _mm_mullo_epi32(
