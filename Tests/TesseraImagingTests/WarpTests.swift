@@ -7,14 +7,8 @@ private typealias Affine = TesseraImaging.AffineTransform
 
 /// Random 8-bit samples (SplitMix64) over a smooth pattern: edges and flat areas both occur.
 private func samples(width: Int, height: Int, bands: Int, seed: UInt64) -> [UInt8] {
-    var state = seed
-    func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var random = SplitMix64(seed: seed)
+    func next() -> UInt64 { random.next() }
     var out = [UInt8]()
     for y in 0..<height {
         for x in 0..<width {
