@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraTestSupport
 @testable import TesseraTensor
@@ -393,5 +394,46 @@ struct OpGradientTests {
             let skip = crop(h, top: 0, left: 0, height: up.shape[2], width: up.shape[3])
             return sigmoid(conv2d(concat([skip, up]), weight: v[2], bias: nil))
         }
+    }
+}
+
+@Suite("Matrix op gradients (the search controller's LSTM)")
+struct MatrixOpGradientTests {
+    @Test("matmul: both operands")
+    func matmulGradients() {
+        checkGradients([distinct([3, 4], seed: 1), distinct([4, 5], seed: 2)]) { v in matmul(v[0], v[1]) }
+    }
+
+    @Test("matmul equals the triple loop")
+    func matmulValue() {
+        let a = distinct([3, 4], seed: 3), b = distinct([4, 2], seed: 4)
+        let y = matmul(Variable(a), Variable(b)).value
+        for i in 0..<3 { for j in 0..<2 {
+            var s: Float = 0
+            for k in 0..<4 { s += a[[i, k]] * b[[k, j]] }
+            #expect(abs(y[[i, j]] - s) < 1e-5)
+        } }
+    }
+
+    @Test("tanh, scaled, columns and row")
+    func elementwise() {
+        checkGradients([distinct([2, 5], seed: 5)]) { v in tanh(v[0]) }
+        checkGradients([distinct([2, 5], seed: 6)]) { v in scaled(v[0], -1.5) }
+        checkGradients([distinct([3, 8], seed: 7)]) { v in columns(v[0], 2..<6) }
+        checkGradients([distinct([4, 3], seed: 8)]) { v in row(v[0], 2) }
+    }
+
+    @Test("log-probability of a choice and entropy of a softmax: values by formula, gradients by differences")
+    func categorical() {
+        let z = Tensor(shape: [1, 4], scalars: [0.3, -1.2, 2.0, 0.5])
+        let e = z.scalars.map { Double(Foundation.exp($0)) }
+        let total = e.reduce(0, +)
+        let p = e.map { $0 / total }
+        #expect(abs(Double(logProbability(Variable(z), choice: 2).value.scalars[0]) - Foundation.log(p[2])) < 1e-6)
+        #expect(abs(Double(softmaxEntropy(Variable(z)).value.scalars[0]) - p.reduce(0) { $0 - $1 * Foundation.log($1) }) < 1e-6)
+        for choice in 0..<4 {
+            checkGradients([z]) { v in logProbability(v[0], choice: choice) }
+        }
+        checkGradients([z]) { v in softmaxEntropy(v[0]) }
     }
 }
