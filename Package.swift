@@ -143,10 +143,17 @@ let package = Package(
             path: "Sources/TesseraModels"
         ),
 
+        // MARK: Architecture search (AutoSegNet's controller and shared weights)
+        .target(
+            name: "TesseraSearch",
+            dependencies: ["TesseraCore", "TesseraAutoSegNet", "TesseraImaging", "TesseraNN", "TesseraTensor", "TesseraSettings"],
+            path: "Sources/TesseraSearch"
+        ),
+
         // MARK: Recipes
         .target(
             name: "TesseraRecipe",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraSettings"],
+            dependencies: ["TesseraCore", "TesseraSearch", "TesseraImaging", "TesseraSettings"],
             path: "Sources/TesseraRecipe"
         ),
 
@@ -154,7 +161,7 @@ let package = Package(
         .target(
             name: "TesseraCLI",
             dependencies: [
-                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "TesseraModelTesting", "TesseraSettings", "TesseraRecipe", "CMalloc",
+                "TesseraCore", "TesseraImaging", "TesseraTensor", "TesseraModels", "TesseraModelTesting", "TesseraSettings", "TesseraRecipe", "TesseraSearch", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TesseraCLI"
@@ -199,7 +206,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraUNetPlusPlus", "TesseraNN", "TesseraTestSupport", "CVips", "CVipsShim"],
+            dependencies: ["TesseraCore", "TesseraImaging", "TesseraModels", "TesseraModelTesting", "TesseraThreshold", "TesseraUNet", "TesseraUNetPlusPlus", "TesseraAutoSegNet", "TesseraSearch", "TesseraNN", "TesseraTestSupport", "CVips", "CVipsShim"],
             path: "Tests/TesseraCoreTests",
             resources: [.copy("Fixtures")]
         ),

@@ -13,8 +13,9 @@ public enum CellOperation: String, Codable, Sendable, CaseIterable {
     case identity
 }
 
-/// One cell: two operations, each on an input (0 = the layer's input, k = the output of cell
-/// k), summed; with `skip`, the cell's first input is added too (an intra-cell skip connection).
+/// One cell: operations (two in 004_…), each on an input (0 = the layer's input, k = the output
+/// of cell k), summed; with `skip`, the cell's first input is added too (an intra-cell skip
+/// connection).
 public struct Cell: Codable, Sendable, Equatable {
     public var ops: [CellOperation]
     public var inputs: [Int]
@@ -154,7 +155,7 @@ final class CellLayer: Layer {
         var nodes = [preprocess(x, c)]
         for (cell, ops) in zip(cells, operations) {
             let branches = zip(cell.inputs, ops).map { input, op in op.map { $0(nodes[input], c) } ?? nodes[input] }
-            var out = add(branches[0], branches[1])
+            var out = branches.dropFirst().reduce(branches[0]) { add($0, $1) }
             if cell.skip { out = add(out, nodes[cell.inputs[0]]) }
             nodes.append(out)
         }
@@ -188,8 +189,8 @@ public final class AutoSegNetModel: NetworkModel {
                 throw ModelError(model: Self.name, message: "genome.\(kind) needs at least one cell")
             }
             for (k, cell) in cells.enumerated() {
-                guard cell.ops.count == 2, cell.inputs.count == 2 else {
-                    throw ModelError(model: Self.name, message: "genome.\(kind)[\(k)]: a cell has two ops and two inputs, got \(cell.ops.count) and \(cell.inputs.count)")
+                guard !cell.ops.isEmpty, cell.ops.count == cell.inputs.count else {
+                    throw ModelError(model: Self.name, message: "genome.\(kind)[\(k)]: a cell has one input per op (two of each in 004_…), got \(cell.ops.count) ops and \(cell.inputs.count) inputs")
                 }
                 guard cell.inputs.allSatisfy({ (0...k).contains($0) }) else {
                     throw ModelError(model: Self.name, message: "genome.\(kind)[\(k)]: inputs \(cell.inputs) must be 0 (the layer's input) or an earlier cell (1…\(k))")

@@ -73,6 +73,10 @@ int tsr_resize(VipsImage *in, VipsImage **out, double scale, VipsKernel kernel) 
     return vips_resize(in, out, scale, "kernel", kernel, NULL);
 }
 
+int tsr_resize_xy(VipsImage *in, VipsImage **out, double hscale, double vscale, VipsKernel kernel) {
+    return vips_resize(in, out, hscale, "vscale", vscale, "kernel", kernel, NULL);
+}
+
 int tsr_stats(VipsImage *in, VipsImage **out) { return vips_stats(in, out, NULL); }
 int tsr_hist_find(VipsImage *in, VipsImage **out, int band) {
     return vips_hist_find(in, out, "band", band, NULL);

@@ -17,7 +17,7 @@ public struct TesseraCommand: ParsableCommand {
               64  usage error (an unknown flag, a value out of range)
             """,
         version: TesseraVersion.string,
-        subcommands: [Prepare.self, Train.self, Segment.self, Evaluate.self, Run.self, RecipeCommand.self, Models.self]
+        subcommands: [Prepare.self, Train.self, Search.self, Segment.self, Evaluate.self, Run.self, RecipeCommand.self, Models.self]
     )
 
     public init() {}

@@ -62,6 +62,14 @@ extension Image {
         return try derive("resize") { tsr_resize(pointer, $0, scale, VIPS_KERNEL_LANCZOS3) }
     }
 
+    /// The image resized to `width`×`height`: Lanczos-3 for pictures, nearest neighbour for
+    /// masks (`nearest`), so labels stay labels.
+    public func resized(width: Int, height: Int, nearest: Bool = false) throws -> Image {
+        if width == self.width && height == self.height { return self }
+        let (h, v) = (Double(width) / Double(self.width), Double(height) / Double(self.height))
+        return try derive("resize") { tsr_resize_xy(pointer, $0, h, v, nearest ? VIPS_KERNEL_NEAREST : VIPS_KERNEL_LANCZOS3) }
+    }
+
     /// Images laid out in rows of `across`, `gap` pixels apart on a `background` ground. All must
     /// have the same number of bands and format.
     public static func grid(_ images: [Image], across: Int, gap: Int = 6, background: Double = 255) throws -> Image {

@@ -32,6 +32,7 @@ int tsr_affine(VipsImage *in, VipsImage **out, double a, double b, double c, dou
                double odx, double ody, int ox, int oy, int owidth, int oheight,
                VipsInterpolate *interpolate, const double *background, int n);
 int tsr_resize(VipsImage *in, VipsImage **out, double scale, VipsKernel kernel);
+int tsr_resize_xy(VipsImage *in, VipsImage **out, double hscale, double vscale, VipsKernel kernel);
 
 // Statistics
 int tsr_stats(VipsImage *in, VipsImage **out);

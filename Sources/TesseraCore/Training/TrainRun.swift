@@ -190,7 +190,7 @@ public enum TrainRun {
     }
 
     /// `key: old → new` for every line that differs between two settings files.
-    static func settingsDifferences(_ old: String, _ new: String, ignoring: Set<String>) -> [String] {
+    public static func settingsDifferences(_ old: String, _ new: String, ignoring: Set<String>) -> [String] {
         func lines(_ text: String) -> [String: String] {
             var out: [String: String] = [:]
             for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix(" ") {
@@ -220,8 +220,9 @@ public enum TrainRun {
     }
 }
 
-extension TrainSettings {
-    func validatedOrThrow() throws {
+extension SettingsGroup {
+    /// Throws every problem of ``SettingsGroup/problems()`` at once (settings built in code).
+    public func validatedOrThrow() throws {
         let found = problems()
         guard found.isEmpty else {
             throw SettingsErrors(found.map { SettingsProblem(.defaultValue, key: $0.key, $0.message) })
