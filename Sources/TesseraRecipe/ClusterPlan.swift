@@ -55,6 +55,9 @@ public enum ClusterPlan {
                 }
                 let work = add("work", array: shards, after: previousJob)
                 lastJob[stage.label] = add("finish", array: nil, after: [work])
+            case .search:
+                let work = add("work", array: nil, after: after)
+                lastJob[stage.label] = add("finish", array: nil, after: [work])
             case .train(let settings, let inputs):
                 var folds: Int?
                 if case .all = settings.fold { folds = datasetFolds(plan, inputs.dataset) }

@@ -1,9 +1,10 @@
 import Foundation
 import TesseraCore
+import TesseraSearch
 
 /// The stages a recipe can hold, in the order they run.
 public enum StageKind: String, CaseIterable, Sendable, Codable {
-    case prepare, train, segment, evaluate
+    case prepare, search, train, segment, evaluate
 }
 
 /// A recipe, read and checked: schema v1. Paths are absolute (resolved against the recipe's
@@ -22,6 +23,7 @@ public struct Recipe: Sendable {
     /// Where the top-level values were written (`inputs.images`, `output`, …).
     public var origins: [String: SettingOrigin] = [:]
     public var prepare: PrepareStage?
+    public var search: SearchStage?
     public var train: TrainStage?
     public var segment: SegmentStage?
     public var evaluate: EvaluateStage?
@@ -36,6 +38,7 @@ public struct Recipe: Sendable {
         StageKind.allCases.filter {
             switch $0 {
             case .prepare: prepare != nil
+            case .search: search != nil
             case .train: train != nil
             case .segment: segment != nil
             case .evaluate: evaluate != nil
@@ -54,11 +57,21 @@ public struct PrepareStage: Sendable {
     public var preview: Bool
 }
 
+public struct SearchStage: Sendable {
+    public var settings: SearchSettings
+    public var origins: [String: SettingOrigin]
+    public var dataset: String?
+    public var out: String?
+}
+
 public struct TrainStage: Sendable {
     public var settings: TrainSettings
     public var origins: [String: SettingOrigin]
     public var dataset: String?
     public var out: String?
+    /// `from search`: train the search stage's genome (its `model-config.json`); or a search run
+    /// folder made earlier.
+    public var genome: String?
 }
 
 public struct SegmentStage: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraSearch
 
 /// Reads a recipe strictly: every problem — unknown keys (with a suggestion), wrong types,
 /// out-of-range values, unset environment variables — reported at once, each at its
@@ -10,7 +11,8 @@ public enum RecipeLoader {
     /// The keys of each stage besides its subcommand's settings: what it reads and writes.
     public static let ioKeys: [StageKind: [String]] = [
         .prepare: ["images", "masks", "out", "preview"],
-        .train: ["dataset", "out"],
+        .search: ["dataset", "out"],
+        .train: ["dataset", "out", "genome"],
         .segment: ["inputs", "model", "out"],
         .evaluate: ["predictions", "truth", "out"],
     ]
@@ -167,7 +169,7 @@ public enum RecipeLoader {
                     }
                     recipe.variants.append((variant.key, overrides.map { ($0.key, $0.value) }))
                 }
-            case "prepare", "train", "segment", "evaluate": break
+            case _ where StageKind(rawValue: entry.key) != nil: break
             default:
                 problem(entry.keyOrigin, entry.key, "unknown key '\(entry.key)'\(didYouMean(entry.key, in: topKeys)); a recipe has \(topKeys.joined(separator: ", "))")
             }
@@ -177,6 +179,7 @@ public enum RecipeLoader {
         recipe.output = output ?? clean("out/" + recipe.name)
         func stageNode(_ kind: StageKind) -> SettingsNode? { node[kind.rawValue] }
         recipe.prepare = stageNode(.prepare).flatMap { parsePrepare($0, resolve: resolve, problems: &problems) }
+        recipe.search = stageNode(.search).flatMap { parseSearch($0, resolve: resolve, problems: &problems) }
         recipe.train = stageNode(.train).flatMap { parseTrain($0, resolve: resolve, problems: &problems) }
         recipe.segment = stageNode(.segment).flatMap { parseSegment($0, resolve: resolve, problems: &problems) }
         recipe.evaluate = stageNode(.evaluate).flatMap { parseEvaluate($0, resolve: resolve, problems: &problems) }
@@ -195,7 +198,7 @@ public enum RecipeLoader {
             }
         }
         if recipe.stages.isEmpty {
-            problem(node.origin, "", "the recipe has no stage; give at least one of prepare, train, segment, evaluate")
+            problem(node.origin, "", "the recipe has no stage; give at least one of prepare, search, train, segment, evaluate")
         }
         return recipe
     }
@@ -215,6 +218,7 @@ public enum RecipeLoader {
     static func settingsKeys(_ kind: StageKind) -> [String] {
         switch kind {
         case .prepare: PrepareSettings.keys
+        case .search: SearchSettings.keys
         case .train: TrainSettings.keys
         case .segment: SegmentSettings.keys
         case .evaluate: EvaluationSettings.keys
@@ -271,15 +275,32 @@ public enum RecipeLoader {
                             out: path(io, "out", .prepare, resolve: resolve, problems: &problems), preview: preview)
     }
 
+    static func parseSearch(_ node: SettingsNode, resolve: (String) -> String, problems: inout [SettingsProblem]) -> SearchStage? {
+        guard let (layered, io) = split(node, kind: .search, SearchSettings.self, problems: &problems) else { return nil }
+        return SearchStage(settings: layered.value, origins: originsOf(node),
+                           dataset: path(io, "dataset", .search, resolve: resolve, problems: &problems),
+                           out: path(io, "out", .search, resolve: resolve, problems: &problems))
+    }
+
     static func parseTrain(_ node: SettingsNode, resolve: (String) -> String, problems: inout [SettingsProblem]) -> TrainStage? {
         guard let (layered, io) = split(node, kind: .train, TrainSettings.self, problems: &problems) else { return nil }
         var settings = layered.value
         // Files named by the recipe are relative to it.
         if let file = settings.modelConfig?.file { settings.modelConfig = JSONObject(file: resolve(file)) }
         if let initFrom = settings.initFrom { settings.initFrom = resolve(initFrom) }
+        var genome: String?
+        if let g = io["genome"] {
+            if let t = g.text, t == "from search" {
+                genome = t
+            } else if let t = g.text, !t.isEmpty {
+                genome = resolve(t)
+            } else {
+                problems.append(SettingsProblem(g.origin, key: "train.genome", "train.genome must be 'from search' or a search run folder, got \(g.kindDescription)"))
+            }
+        }
         return TrainStage(settings: settings, origins: originsOf(node),
                           dataset: path(io, "dataset", .train, resolve: resolve, problems: &problems),
-                          out: path(io, "out", .train, resolve: resolve, problems: &problems))
+                          out: path(io, "out", .train, resolve: resolve, problems: &problems), genome: genome)
     }
 
     static func parseSegment(_ node: SettingsNode, resolve: (String) -> String, problems: inout [SettingsProblem]) -> SegmentStage? {

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraSearch
 
 /// tessera-recipe(5): the recipe format, written from the schema itself (every stage's keys with
 /// their help and the values they take), so the page cannot drift from what the loader reads.
@@ -63,8 +64,12 @@ public enum RecipeManual {
              [("images", "The images (default: inputs.images)."), ("masks", "Their masks (default: inputs.masks)."),
               ("out", "The dataset folder (default: OUTPUT/dataset)."), ("preview", "Write OUTPUT/dataset/preview.png, a contact sheet (default: true).")],
              fields(PrepareSettings.self)),
+            (.search, "tessera-search(1): an AutoSegNet genome searched for the dataset (004); train uses it with genome: from search.",
+             [("dataset", "The dataset (default: prepare's)."), ("out", "The run folder (default: OUTPUT/search).")],
+             fields(SearchSettings.self)),
             (.train, "tessera-train(1): a model trained on the dataset; its best checkpoint is what segment uses.",
-             [("dataset", "The dataset (default: prepare's)."), ("out", "The run folder (default: OUTPUT/train).")],
+             [("dataset", "The dataset (default: prepare's)."), ("out", "The run folder (default: OUTPUT/train)."),
+              ("genome", "With model: autosegnet, 'from search' trains the search stage's genome from scratch at the tile size (its model-config.json); or a search run folder.")],
              fields(TrainSettings.self)),
             (.segment, "tessera-segment(1): masks for images of any size, tiled and stitched.",
              [("inputs", "Folders, images or @lists (default: inputs.images)."),
@@ -101,6 +106,7 @@ public enum RecipeManual {
             .BR tessera.run (1),
             .BR tessera.recipe (1),
             .BR tessera.prepare (1),
+            .BR tessera.search (1),
             .BR tessera.train (1),
             .BR tessera.segment (1),
             .BR tessera.evaluate (1)

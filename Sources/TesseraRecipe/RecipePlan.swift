@@ -1,10 +1,12 @@
 import Foundation
 import TesseraCore
+import TesseraSearch
 
 /// One stage of a recipe, resolved: what it runs, on what, into where.
 public struct PlannedStage: Sendable {
     public enum Work: Sendable {
         case prepare(PrepareSettings, PrepareInputs, preview: String?)
+        case search(SearchSettings, SearchInputs)
         case train(TrainSettings, TrainInputs)
         case segment(SegmentSettings, SegmentInputs)
         case evaluate(EvaluationSettings, EvaluateInputs, out: String)
@@ -26,6 +28,7 @@ public struct PlannedStage: Sendable {
     public var output: String {
         switch work {
         case .prepare(_, let inputs, _): inputs.output
+        case .search(_, let inputs): inputs.output
         case .train(_, let inputs): inputs.output
         case .segment(_, let inputs): inputs.output
         case .evaluate(_, _, let out): out
@@ -43,6 +46,8 @@ public struct PlannedStage: Sendable {
         case .prepare(let s, let i, let preview):
             return section(s.settingsValue, extra: [("images", .string(i.images)), ("masks", i.masks.map { .string($0) } ?? .null),
                                                     ("out", .string(i.output)), ("preview", .bool(preview != nil))])
+        case .search(let s, let i):
+            return section(s.settingsValue, extra: [("dataset", .string(i.dataset)), ("out", .string(i.output))])
         case .train(let s, let i):
             return section(s.settingsValue, extra: [("dataset", .string(i.dataset)), ("out", .string(i.output))])
         case .segment(let s, let i):
@@ -107,6 +112,7 @@ public struct RecipePlan: Sendable {
     static func defaultFolder(_ kind: StageKind) -> String {
         switch kind {
         case .prepare: "dataset"
+        case .search: "search"
         case .train: "train"
         case .segment: "segment"
         case .evaluate: "evaluate"
@@ -128,6 +134,9 @@ public struct RecipePlan: Sendable {
         case .prepare(let s, var i, let preview):
             i.output = folder
             stage.work = .prepare(s, i, preview: preview.map { _ in folder + "/preview.png" })
+        case .search(let s, var i):
+            i.output = folder
+            stage.work = .search(s, i)
         case .train(let s, var i):
             i.output = folder
             stage.work = .train(s, i)
@@ -151,8 +160,12 @@ public struct RecipePlan: Sendable {
         var stage = stage
         switch stage.work {
         case .prepare: break
-        case .train(let s, var i):
+        case .search(let s, var i):
             i.dataset = swap(i.dataset, .prepare)
+            stage.work = .search(s, i)
+        case .train(var s, var i):
+            i.dataset = swap(i.dataset, .prepare)
+            if let file = s.modelConfig?.file { s.modelConfig = JSONObject(file: swap(file, .search)) }
             stage.work = .train(s, i)
         case .segment(let s, var i):
             i.model = swap(i.model, .train)
@@ -195,7 +208,7 @@ public struct RecipePlan: Sendable {
         var stages: [PlannedStage] = []
         var datasetClasses: Int?
         var datasetFolds: Int?
-        var datasetOut: String?, trainCheckpoint: String?, segmentOut: String?
+        var datasetOut: String?, trainCheckpoint: String?, segmentOut: String?, searchOut: String?
         var segmentWritesProbabilities = false
 
         if let prepare = recipe.prepare {
@@ -223,9 +236,61 @@ public struct RecipePlan: Sendable {
                                        upstream: [], reads: reads))
         }
 
+        if let search = recipe.search {
+            var io: [String: String] = [:]
+            let settings = layered(search.settings, .search, io: &io)
+            var upstream: [String] = [], reads: [String] = []
+            var dataset = search.dataset
+            if dataset == nil, let datasetOut {
+                dataset = datasetOut
+                upstream.append(StageKind.prepare.rawValue)
+            } else if let given = dataset {
+                mustExist(given + "/dataset.json", "the dataset", at: origin(search.origins, "dataset"), key: "search.dataset")
+                reads.append(given)
+                if let data = FileManager.default.contents(atPath: given + "/dataset.json"),
+                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                    datasetFolds = (object["settings"] as? [String: Any])?["folds"] as? Int
+                }
+            } else {
+                problems.append(SettingsProblem(origin(nil, ""), key: "search.dataset", "search reads a dataset, but no prepare stage makes one: add a prepare stage, or give search.dataset"))
+            }
+            if recipe.prepare != nil && datasetClasses == nil && search.dataset == nil {
+                problems.append(SettingsProblem(origin(nil, ""), key: "search", "search needs masks, but the prepare stage has none: give inputs.masks or prepare.masks"))
+            }
+            if case .one(let k) = settings.fold, let folds = datasetFolds, k >= folds {
+                problems.append(SettingsProblem(origin(search.origins, "fold"), key: "search.fold", "search.fold \(k) does not exist: the dataset has \(folds) fold\(folds == 1 ? "" : "s") (0…\(folds - 1))"))
+            }
+            let inputs = SearchInputs(dataset: dataset ?? "", output: search.out ?? base + "/search")
+            searchOut = inputs.output
+            stages.append(PlannedStage(kind: .search, variant: variant, work: .search(settings, inputs), upstream: upstream, reads: reads))
+        }
+
         if let train = recipe.train {
             var io: [String: String] = [:]
-            let settings = layered(train.settings, .train, io: &io)
+            var settings = layered(train.settings, .train, io: &io)
+            // A searched genome: the search stage's model configuration (written when it runs).
+            var pendingConfiguration: String?
+            if let genome = train.genome {
+                if settings.model != "autosegnet" {
+                    problems.append(SettingsProblem(origin(train.origins, "genome"), key: "train.genome",
+                        "train.genome gives an AutoSegNet genome, but train.model is \(settings.model): set model: autosegnet"))
+                }
+                if settings.modelConfig != nil {
+                    problems.append(SettingsProblem(origin(train.origins, "genome"), key: "train.genome",
+                        "train.genome and train.model_config both give the model's configuration: keep one (options go in model_option)"))
+                }
+                if genome == "from search" {
+                    if let searchOut {
+                        pendingConfiguration = searchOut + "/" + SearchRun.modelConfigFile
+                    } else {
+                        problems.append(SettingsProblem(origin(train.origins, "genome"), key: "train.genome",
+                            "train.genome is 'from search', but the recipe has no search stage: add one, or give a search run folder"))
+                    }
+                } else {
+                    mustExist(genome + "/" + SearchRun.modelConfigFile, "the search result", at: origin(train.origins, "genome"), key: "train.genome")
+                    settings.modelConfig = JSONObject(file: genome + "/" + SearchRun.modelConfigFile)
+                }
+            }
             var upstream: [String] = [], reads: [String] = []
             var dataset = train.dataset
             if dataset == nil, let datasetOut {
@@ -242,8 +307,9 @@ public struct RecipePlan: Sendable {
             } else {
                 problems.append(SettingsProblem(origin(nil, ""), key: "train.dataset", "train reads a dataset, but no prepare stage makes one: add a prepare stage, or give train.dataset"))
             }
-            // The model and its options are built once here, so a bad option is found now.
-            do {
+            // The model and its options are built once here, so a bad option is found now (a
+            // searched genome's configuration exists only once the search has run).
+            if pendingConfiguration == nil { do {
                 let entry = try registry.model(named: settings.model)
                 var layers: [[String: Any]] = []
                 if let config = settings.modelConfig { layers.append(try config.resolved(relativeTo: nil).dictionary) }
@@ -269,6 +335,10 @@ public struct RecipePlan: Sendable {
             } catch {
                 let key = train.origins["model_option"] != nil ? "model_option" : train.origins["model_config"] != nil ? "model_config" : "model"
                 problems.append(SettingsProblem(origin(train.origins, key), key: "train.\(key)", "\(error)"))
+            } }
+            if let pendingConfiguration {
+                settings.modelConfig = JSONObject(file: pendingConfiguration)
+                upstream.append(StageKind.search.rawValue)
             }
             if let classes = datasetClasses {
                 if classes > 2 && !settings.loss.isMultiClass {
@@ -284,7 +354,7 @@ public struct RecipePlan: Sendable {
             if case .one(let k) = settings.fold, let folds = datasetFolds, k >= folds {
                 problems.append(SettingsProblem(origin(train.origins, "fold"), key: "train.fold", "train.fold \(k) does not exist: the dataset has \(folds) fold\(folds == 1 ? "" : "s") (0…\(folds - 1))"))
             }
-            if let file = settings.modelConfig?.file { mustExist(file, "the model configuration", at: origin(train.origins, "model_config"), key: "train.model_config") }
+            if let file = settings.modelConfig?.file, train.genome == nil { mustExist(file, "the model configuration", at: origin(train.origins, "model_config"), key: "train.model_config") }
             if let file = settings.initFrom { mustExist(file, "the weights to start from", at: origin(train.origins, "init"), key: "train.init") }
             let inputs = TrainInputs(dataset: dataset ?? "", output: train.out ?? base + "/train")
             let foldFolder: String = switch settings.fold {

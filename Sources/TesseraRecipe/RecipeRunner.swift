@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraSearch
 import TesseraImaging
 
 /// What `tessera run` may do beyond running what changed.
@@ -184,6 +185,15 @@ public enum RecipeRunner {
             progress.line(report.summary(output: inputs.output, hasMasks: inputs.masks != nil))
             guard report.prepared > 0 else { throw InputError(path: inputs.images, message: "no image could be prepared (reasons above)") }
             return ["tiles": Double(report.tiles), "failed inputs": Double(report.failures.count)]
+        case .search(let settings, var inputs):
+            inputs.resume = resume && FileManager.default.fileExists(atPath: inputs.output + "/" + SearchRun.settingsFile)
+            inputs.overwrite = !inputs.resume
+            ProcessSetup.keepFreedMemory()
+            Vips.setConcurrency(1)
+            let report = try SearchRun.run(settings: settings, inputs: inputs, progress: progress)
+            progress.line("found: \(report.genome.summary)")
+            progress.line("reward chart and genome: " + report.files.joined(separator: ", "))
+            return ["genome IoU (shared weights)": report.reward, "skipped children": Double(report.skipped)]
         case .train(let settings, var inputs):
             inputs.resume = resume && FileManager.default.fileExists(atPath: inputs.output + "/" + TrainRun.settingsFile)
             inputs.overwrite = !inputs.resume
@@ -290,6 +300,18 @@ public enum RecipeRunner {
             if let preview, !report.rows.isEmpty { try PreviewSheet.write(rows: report.rows, output: inputs.output, to: preview) }
             progress.line(report.summary(output: inputs.output, hasMasks: inputs.masks != nil))
             headline = ["tiles": Double(report.tiles), "failed inputs": Double(report.failures.count)]
+        case (.search(let settings, var inputs), "work"):
+            ProcessSetup.keepFreedMemory()
+            inputs.resume = FileManager.default.fileExists(atPath: inputs.output + "/" + SearchRun.settingsFile)
+            inputs.overwrite = !inputs.resume
+            let report = try SearchRun.run(settings: settings, inputs: inputs, progress: progress)
+            progress.line("found: \(report.genome.summary)")
+        case (.search(_, let inputs), "finish"):
+            guard let data = FileManager.default.contents(atPath: inputs.output + "/" + SearchRun.genomeFile),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw InputError(path: inputs.output + "/" + SearchRun.genomeFile, message: "is missing: the search's work step did not finish")
+            }
+            headline = ["genome IoU (shared weights)": (object["iou"] as? Double) ?? .nan]
         case (.train(let settings, var inputs), "work"):
             ProcessSetup.keepFreedMemory()
             if case .all = settings.fold { inputs.onlyFold = try shard().index }

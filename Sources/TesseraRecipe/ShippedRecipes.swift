@@ -4,10 +4,11 @@
 public enum ShippedRecipes {
     public static let all: [(name: String, text: String)] = [
         ("autosegnet", #"""
-# An AutoSegNet network trained from scratch, as AutoSegNet (IEEE Access 2020) retrains a found
-# architecture (shared/seeds/004_…): the genome in model_config (the plugin's example genome here;
-# put the one a search found), SGD with cosine annealing and warm restarts, gradient clipping.
-# Replace inputs with your images and masks (the paper: ISBI 2012 EM slices, 512 × 512, gray).
+# AutoSegNet (IEEE Access 2020, shared/seeds/004_…) whole: the architecture search on 64 × 64
+# tiles (a controller LSTM trained with REINFORCE over children that share weights), then the
+# found genome trained from scratch at full size, as the paper retrains it: SGD with cosine
+# annealing and warm restarts, gradient clipping. Replace inputs with your images and masks (the
+# paper: ISBI 2012 EM slices, 512 × 512, gray).
 version: 1
 name: autosegnet
 
@@ -22,12 +23,24 @@ prepare:
   rotate: 90
   folds: 4                 # §IV-A: "75 % of data is used as a training set, while 25 % of data is test set"
 
+search:
+  search_size: 64          # §IV-B: the medical structure was searched on 64 × 64 crops
+  min_size: 16             # §IV-B: layers stop at 16 × 16 or 1/32 of the input, whichever is larger
+  min_ratio: 1/32
+  cells: 3                 # §IV-B: "typically" three cells of two operations per layer
+  ops_per_cell: 2
+  epochs: 200              # §IV-B: 200 search epochs (the medical search stopped at 85)
+  lr: 0.5                  # §IV-B: SGD at 0.5, cosine annealing with restarts, clipping at 0.5,
+  clip_norm: 0.5           # 0.98 per epoch after epoch 50
+  epoch_decay: 0.98
+  epoch_decay_start: 50
+  controller_lr: 0.0005    # §III-A: the controller LSTM trains with Adam at 5e-4
+  fold: 0                  # children are scored on the held-out quarter
+
 train:
   model: autosegnet
-  model_config:
-    tile_size: 512         # the number of layers follows from the input size and the minimum size:
-    minimum_size: 32       # Fig. 6's 512-pixel network stops at 32 × 32 (§IV-B says 16 × 16 for its
-                           # searches); 4 poolings, one long skip each in the genome
+  genome: from search      # the search's genome at the tile size: the layers follow from 512 and
+                           # the minimum size (5 poolings), the long skips stretched over them
   optimizer: sgd           # §IV-B: SGD, "initial learning rate of 0.5"
   momentum: 0.9            # not stated
   lr: 0.5

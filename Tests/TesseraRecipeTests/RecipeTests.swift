@@ -76,6 +76,11 @@ struct RecipeTests {
             (header + "prepare: {}\ntrain:\n  model: efficientunet++\n  init_map: [tim]\n", [
                 "\(r):8:13: init_map 'tim' is neither old=new nor a map of efficientunet++ (it provides: timm, torchvision)"]),
             (header + "prepare: {}\ntrain:\n  init_map: ['a.*=b.*.*']\n", ["\(r):7:13: train.init_map 'a.*=b.*.*' uses 2 '*' on the right but matches only 1 on the left"]),
+            (header + "prepare: {}\ntrain:\n  model: autosegnet\n  genome: from search\n", [
+                "\(r):8:11: train.genome is 'from search', but the recipe has no search stage"]),
+            (header + "prepare: {}\nsearch: {}\ntrain:\n  model: unet-bn\n  genome: from search\n", ["\(r):9:11: train.genome gives an AutoSegNet genome, but train.model is unet-bn"]),
+            (header + "prepare: {}\nsearch:\n  min_size: 128\n  cels: 2\n", [
+                "\(r):7:13: search.min_size (128) is larger than search_size (64)", "\(r):8:3: unknown key 'cels' in search (did you mean 'cells'?)"]),
         ]
         for (text, expected) in cases {
             let message = problems(text, in: f)
@@ -116,5 +121,18 @@ struct RecipeTests {
         // explain's output is itself a readable YAML document.
         try yaml.write(toFile: f.file("explained.yaml"), atomically: true, encoding: .utf8)
         #expect(throws: Never.self) { _ = try SettingsDocument.load(f.file("explained.yaml")) }
+    }
+
+    @Test("a search stage reads prepare's dataset; train with genome: from search reads its model-config.json and runs after it")
+    func searchStage() throws {
+        let f = try scratch()
+        let text = header + "prepare:\n  folds: 2\nsearch:\n  epochs: 3\ntrain:\n  model: autosegnet\n  genome: from search\nsegment: {}\n"
+        try text.write(toFile: f.file("r.yaml"), atomically: true, encoding: .utf8)
+        let plan = try RecipePlan.make(try RecipeLoader.load(f.file("r.yaml")), registry: builtInRegistry())
+        #expect(plan.stages.map(\.label) == ["prepare", "search", "train", "segment"])
+        #expect(plan.stages[1].upstream == ["prepare"] && plan.stages[2].upstream.contains("search"))
+        let yaml = plan.explanation
+        #expect(yaml.contains("search:\n") && yaml.contains("  search_size: 64") && yaml.contains("  min_ratio: 1/32"))
+        #expect(yaml.contains("  model_config: out/r/search/model-config.json"), "\(yaml)")
     }
 }

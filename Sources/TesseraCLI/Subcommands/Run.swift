@@ -133,6 +133,7 @@ struct Run: ParsableCommand {
         for stage in plan.stages {
             switch stage.kind {
             case .prepare where FileManager.default.fileExists(atPath: stage.output + "/preview.png"): pictures.append(stage.output + "/preview.png")
+            case .search: pictures += ["reward.png"].map { stage.output + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
             case .train: pictures += ["curves.png", "samples.png"].map { stage.output + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
             case .segment where FileManager.default.fileExists(atPath: stage.output + "/overlays"): pictures.append(stage.output + "/overlays/")
             case .evaluate where FileManager.default.fileExists(atPath: stage.output + "/sweep.png"): pictures.append(stage.output + "/sweep.png")
