@@ -481,16 +481,19 @@ public enum SearchRun {
             var searchSize: Int
             var poolings: Int
             var skippedChildren: Int
+            var fullSize: FullSize
             enum CodingKeys: String, CodingKey {
                 case genome, summary, iou, epochs, poolings
-                case heldOut = "held_out", searchSize = "search_size", skippedChildren = "skipped_children"
+                case heldOut = "held_out", searchSize = "search_size", skippedChildren = "skipped_children", fullSize = "full_size"
             }
         }
+        let configuration = fullSizeConfiguration(genome, dataset: dataset, settings: settings)
+        let size = try fullSize(configuration, dataset: dataset)
         let genomePath = out + "/" + genomeFile
         try AtomicFile.write(try encoder.encode(GenomeFile(genome: genome, summary: genome.summary, iou: reward, heldOut: heldOut, epochs: state.epoch,
-                                                           searchSize: settings.searchSize, poolings: settings.poolings, skippedChildren: state.skipped)),
+                                                           searchSize: settings.searchSize, poolings: settings.poolings, skippedChildren: state.skipped,
+                                                           fullSize: size)),
                              to: genomePath)
-        let configuration = fullSizeConfiguration(genome, dataset: dataset, settings: settings)
         let configPath = out + "/" + modelConfigFile
         try AtomicFile.write(try encoder.encode(configuration), to: configPath)
         let finalPath = out + "/final.json"
@@ -500,7 +503,8 @@ public enum SearchRun {
 
     /// The `autosegnet` configuration that trains `genome` at the dataset's tile size: as many
     /// poolings as the size rule gives there (the long skips stretched over them), widths from
-    /// 32 doubling to 256 (the plugin's), one hybrid dilated layer at the bottom.
+    /// `train_width` doubling up to 8× (32: the plugin's 32…256, bridge 512), one hybrid dilated
+    /// layer at the bottom.
     public static func fullSizeConfiguration(_ genome: Genome, dataset: PreparedDataset, settings: SearchSettings) -> AutoSegNetConfiguration {
         let tile = dataset.manifest.rows.map { max($0.width, $0.height) }.max() ?? settings.searchSize
         let poolings = SearchSpace.poolings(size: tile, minimumSize: settings.minSize, minimumRatio: settings.minRatio.value)
@@ -510,11 +514,31 @@ public enum SearchRun {
         var configuration = AutoSegNetConfiguration()
         configuration.tileSize = tile
         configuration.minimumSize = minimum
-        configuration.channels = (0...poolings).map { min(32 << $0, 256) }
+        configuration.channels = (0...poolings).map { min(settings.trainWidth << $0, 8 * settings.trainWidth) }
+        configuration.bridgeChannels = 16 * settings.trainWidth
         configuration.genome = genome.stretched(toPoolings: poolings)
         configuration.inputChannels = dataset.bands
         configuration.classes = (dataset.classes ?? 2) > 2 ? dataset.classes! : 1
         return configuration
+    }
+
+    /// The full-size network of `model-config.json`: its trainable parameters and the GFLOPs of
+    /// its convolutions for one tile.
+    struct FullSize: Codable, Equatable {
+        var tileSize: Int
+        var poolings: Int
+        var parameters: Int
+        var gflops: Double
+        enum CodingKeys: String, CodingKey { case tileSize = "tile_size", poolings, parameters, gflops }
+    }
+
+    static func fullSize(_ configuration: AutoSegNetConfiguration, dataset: PreparedDataset) throws -> FullSize {
+        let network = try AutoSegNetModel(configuration: configuration, seed: 0)
+        let counter = OperationCounter()
+        let (w, h) = (dataset.manifest.rows.first?.width ?? configuration.tileSize, dataset.manifest.rows.first?.height ?? configuration.tileSize)
+        _ = network(Variable(Tensor(shape: [1, configuration.inputChannels, h, w], repeating: 0.5)), ForwardContext(training: false, counter: counter))
+        return FullSize(tileSize: configuration.tileSize, poolings: configuration.poolings, parameters: network.parameterCount,
+                        gflops: (Double(2 * counter.multiplyAccumulates) / 1e7).rounded() / 100)
     }
 
     static func trainCommand(inputs: SearchInputs) -> String {

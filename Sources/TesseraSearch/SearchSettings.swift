@@ -68,6 +68,9 @@ public struct SearchSettings: SettingsGroup {
     public var temperature = 5.0
     /// The final choice: the `final_children` most likely genomes are scored on every held-out tile.
     public var finalChildren = 10
+    /// Channels of the first layer of the full-size network in `model-config.json` (the plugin's
+    /// and Fig. 6's 32); each deeper layer doubles them up to 8×, the bridge has 16×.
+    public var trainWidth = 32
     public var fold: FoldChoice = .auto
     public var threshold = 0.5
     public var seed: UInt64 = 0
@@ -102,6 +105,7 @@ public struct SearchSettings: SettingsGroup {
         .value("tanh_constant", \.tanhConstant, "Controller: logits are tanh_constant · tanh(z / temperature)."),
         .value("temperature", \.temperature, "Controller: see tanh_constant."),
         .value("final_children", \.finalChildren, "The most likely genomes scored on every held-out tile at the end; the best is genome.json."),
+        .value("train_width", \.trainWidth, "Channels of the first layer of the full-size network written to model-config.json (004_… Fig. 6: 32); deeper layers double them up to 8×, the bridge has 16×."),
         .value("fold", \.fold, "The held-out fold whose tiles score the children: a number, or auto (0; a seeded quarter of the images when the dataset has one fold)."),
         .value("threshold", \.threshold, "Probabilities above this are foreground when a child is scored."),
         .value("seed", \.seed, "Seed of the shared weights, the controller, the data order and the sampled children."),
@@ -142,6 +146,7 @@ public struct SearchSettings: SettingsGroup {
         range("tanh_constant", tanhConstant, 0...100)
         range("temperature", temperature, 1e-3...1000)
         range("final_children", finalChildren, 1...1000)
+        range("train_width", trainWidth, 1...256)
         range("threshold", threshold, 0...1)
         if let threads { range("threads", threads, 1...1024) }
         if minLR > lr { found.append(("min_lr", "min_lr (\(minLR)) must not exceed lr (\(lr))")) }

@@ -44,6 +44,24 @@ if let at = arguments.firstIndex(of: "--export") {
     exit(0)
 }
 
+// --count NAME CONFIG.json WIDTH HEIGHT CHANNELS: a model's trainable parameters and the GFLOPs of
+// its convolutions for one image of that size (multiply-accumulates × 2 / 1e9), as JSON.
+if let at = arguments.firstIndex(of: "--count") {
+    let (name, config) = (arguments[at + 1], arguments[at + 2])
+    let (width, height, channels) = (Int(arguments[at + 3])!, Int(arguments[at + 4])!, Int(arguments[at + 5])!)
+    let json = config == "-" ? Data("{}".utf8) : try Data(contentsOf: URL(fileURLWithPath: config))
+    let entry = try builtInRegistry().entry(named: name)
+    let layers = [try JSONSerialization.jsonObject(with: json) as! [String: Any]]
+    let configuration = try ModelRegistry.configuration(entry, layers: layers)
+    guard let network = try entry.make(configurationJSON: JSONSerialization.data(withJSONObject: configuration), seed: 0) as? any NetworkModel else {
+        fatalError("\(name) is not a network")
+    }
+    let counter = OperationCounter()
+    _ = network(Variable(Tensor(shape: [1, channels, height, width], repeating: 0.5)), ForwardContext(training: false, counter: counter))
+    print("{\"parameters\": \(network.parameterCount), \"gflops\": \(Double(2 * counter.multiplyAccumulates) / 1e9)}")
+    exit(0)
+}
+
 // --png OUT IMAGE… [--warp-only]: the augmentation warp, then PNG writing of 512² tiles cut from the images (and their 0/255 masks if named
 // *mask*): Tessera's libdeflate writer per row filter and level against libvips' writer, one
 // thread, written to OUT (use a tmpfs), median ms per tile and mean bytes.

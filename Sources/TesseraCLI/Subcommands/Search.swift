@@ -57,6 +57,7 @@ struct Search: ParsableCommand {
     @Option(help: "Controller: updates per epoch. (default: 10)") var controllerSteps: Int?
     @Option(help: "Controller: children scored per update. (default: 5)") var childrenPerStep: Int?
     @Option(help: "Genomes scored on every held-out tile at the end. (default: 10)") var finalChildren: Int?
+    @Option(help: "Channels of the first layer of the full-size network in model-config.json. (default: 32)") var trainWidth: Int?
     @Option(help: ArgumentHelp("The held-out fold that scores the children: K or auto. (default: auto)", valueName: "fold")) var fold: String?
     @Option(help: "Seed of the weights, the controller, the data order and the children. (default: 0)") var seed: UInt64?
     @Option(help: "Engine threads (default: the cores).") var threads: Int?
@@ -85,6 +86,7 @@ struct Search: ParsableCommand {
         f.add("controller_steps", controllerSteps)
         f.add("children_per_step", childrenPerStep)
         f.add("final_children", finalChildren)
+        f.add("train_width", trainWidth)
         f.add("fold", fold)
         f.add("seed", seed)
         f.add("threads", threads)
