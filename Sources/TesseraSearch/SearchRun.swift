@@ -30,7 +30,10 @@ public struct SearchEpochRecord: Sendable, Codable, Equatable {
     /// Rewards (IoU on a validation minibatch) of the children the controller was trained on.
     public var rewardMean: Double
     public var rewardBest: Double
+    /// The controller's entropy summed over the decisions (nats), mean over the children; and the
+    /// most it can be (a uniform controller).
     public var entropy: Double
+    public var entropyMax: Double?
     public var baseline: Double
     /// Children skipped because their reward was undefined or not a number.
     public var skipped: Int
@@ -40,7 +43,7 @@ public struct SearchEpochRecord: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, lr, loss, entropy, baseline, skipped, seconds, children
-        case rewardMean = "reward_mean", rewardBest = "reward_best"
+        case rewardMean = "reward_mean", rewardBest = "reward_best", entropyMax = "entropy_max"
     }
 }
 
@@ -56,6 +59,10 @@ public struct SearchReport: Sendable {
     public var genome: Genome
     /// The found genome's IoU over every held-out tile (with the shared weights).
     public var reward: Double
+    /// The mean IoU, scored alike, of the controller's most likely genomes and of as many
+    /// uniformly random ones.
+    public var controllerMean: Double
+    public var randomMean: Double
     public var epochs: Int
     public var skipped: Int
     public var resumedFrom: Int?
@@ -100,9 +107,10 @@ public enum SearchRun {
             throw InputError(path: inputs.dataset, message: "search_size \(settings.searchSize) with min_size \(settings.minSize) and min_ratio \(settings.minRatio) "
                 + "leaves no pooling: raise search_size to at least \(2 * settings.minSize), or lower min_size")
         }
+        // The tiles first: a dataset the search cannot use leaves no run folder behind.
+        let data = try SearchData(dataset: dataset, settings: settings, progress: progress)
         try prepareOutput(settings: settings, inputs: inputs)
         if let threads = settings.threads { Parallel.setThreads(threads) }
-        let data = try SearchData(dataset: dataset, settings: settings, progress: progress)
         progress.line("search: \(data.training.count) training tiles, \(data.validation.count) held out (\(data.heldOut)), "
             + "at \(settings.searchSize)×\(settings.searchSize), \(poolings) poolings")
 
@@ -219,6 +227,7 @@ public enum SearchRun {
                 rewardMean: rewards.isEmpty ? .nan : rewards.reduce(0, +) / Double(rewards.count),
                 rewardBest: rewards.max() ?? .nan,
                 entropy: entropies.isEmpty ? .nan : entropies.reduce(0, +) / Double(entropies.count),
+                entropyMax: space.decisions.reduce(0.0) { $0 + log(Double($1.choices)) },
                 baseline: state.baseline ?? .nan, skipped: skipped,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, children: children)
             // The record first, then the state: a run killed in between redoes this epoch.
@@ -232,15 +241,17 @@ public enum SearchRun {
         }
 
         // 3. The result: the most likely genomes, scored on every held-out tile.
-        let (genome, reward, candidates) = try choose(network: network, controller: controller, space: space, data: data, settings: settings, progress: progress)
-        guard let genome else {
+        let choice = try choose(network: network, controller: controller, space: space, data: data, settings: settings, progress: progress)
+        guard let genome = choice.genome else {
             throw SearchError(message: "\(inputs.output): none of the \(settings.finalChildren) most likely genomes scored a defined IoU on the held-out tiles "
                 + "(\(data.heldOut)); check that they hold foreground, or search longer with a lower --lr")
         }
-        let files = try writeResult(genome: genome, reward: reward, candidates: candidates, dataset: dataset, settings: settings,
+        let files = try writeResult(genome: genome, choice: choice, dataset: dataset, settings: settings,
                                     inputs: inputs, state: state, heldOut: data.heldOut)
         let command = trainCommand(inputs: inputs)
-        return SearchReport(output: inputs.output, genome: genome, reward: reward, epochs: state.epoch, skipped: state.skipped,
+        return SearchReport(output: inputs.output, genome: genome, reward: choice.reward,
+                            controllerMean: Choice.mean(choice.candidates), randomMean: Choice.mean(choice.random),
+                            epochs: state.epoch, skipped: state.skipped,
                             resumedFrom: resumedFrom, files: files + chartFiles(inputs.output), trainCommand: command)
     }
 
@@ -297,8 +308,23 @@ public enum SearchRun {
 
     /// The `final_children` most likely genomes among many drawn (and the controller's most likely
     /// choices), each scored on every held-out tile; the best and every candidate.
+    /// The final choice, and what it is measured against: as many uniformly random genomes,
+    /// scored alike with the same shared weights (what the controller learned, apart from the
+    /// shared weights).
+    struct Choice {
+        var genome: Genome?
+        var reward: Double
+        var candidates: [SearchChild]
+        var random: [SearchChild]
+
+        static func mean(_ children: [SearchChild]) -> Double {
+            let values = children.compactMap(\.reward).filter(\.isFinite)
+            return values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count)
+        }
+    }
+
     static func choose(network: AutoSegNetSuperNetwork, controller: Controller, space: SearchSpace, data: SearchData,
-                       settings: SearchSettings, progress: ProgressSink) throws -> (Genome?, Double, [SearchChild]) {
+                       settings: SearchSettings, progress: ProgressSink) throws -> Choice {
         var rng = SeededRandom(seed: settings.seed, "final children")
         var seen = Set<[Int]>()
         var drawn: [(choices: [Int], logp: Double)] = []
@@ -314,17 +340,23 @@ public enum SearchRun {
         let batches = stride(from: 0, to: data.validation.count, by: settings.batchSize).map {
             Array($0..<min($0 + settings.batchSize, data.validation.count))
         }
-        progress.phase("scoring the \(candidates.count) most likely genomes", candidates.count)
+        var uniform = SeededRandom(seed: settings.seed, "random genomes")
+        let random = (0..<candidates.count).map { _ in space.decisions.map { Int(uniform.next() % UInt64($0.choices)) } }
+        progress.phase("scoring the \(candidates.count) most likely genomes and \(random.count) random ones", 2 * candidates.count)
         var best: (Genome, Double)?
-        var scored: [SearchChild] = []
-        for (i, candidate) in candidates.enumerated() {
-            let genome = space.genome(candidate.choices)
+        var scored: [SearchChild] = [], randomScored: [SearchChild] = []
+        for (i, choices) in (candidates.map(\.choices) + random).enumerated() {
+            let genome = space.genome(choices)
             let reward = score(network, genome: genome, tiles: data.validation, indices: batches, threshold: settings.threshold, classes: data.classes)
-            scored.append(SearchChild(genome: genome.summary, reward: reward))
-            if let reward, reward.isFinite, reward > (best?.1 ?? -1) { best = (genome, reward) }
+            if i < candidates.count {
+                scored.append(SearchChild(genome: genome.summary, reward: reward))
+                if let reward, reward.isFinite, reward > (best?.1 ?? -1) { best = (genome, reward) }
+            } else {
+                randomScored.append(SearchChild(genome: genome.summary, reward: reward))
+            }
             progress.advance(i + 1, nil)
         }
-        return (best?.0, best?.1 ?? .nan, scored)
+        return Choice(genome: best?.0, reward: best?.1 ?? .nan, candidates: scored, random: randomScored)
     }
 
     // MARK: Files
@@ -451,9 +483,9 @@ public enum SearchRun {
                 .init(name: "best", points: points(\.rewardBest), colour: "#2ca02c", dashed: true),
                 .init(name: "baseline", points: points(\.baseline), colour: "#7f7f7f", dashed: true),
             ], yRange: 0...1),
-            .init(title: "controller", xLabel: "epoch", yLabel: "entropy (nats)", series: [
-                .init(name: "entropy", points: points(\.entropy), colour: "#d62728"),
-            ]),
+            .init(title: "controller", xLabel: "epoch", yLabel: "entropy / uniform's", series: [
+                .init(name: "entropy (1: uniform, 0: one genome)", points: points { r in r.entropy / (r.entropyMax ?? .nan) }, colour: "#d62728"),
+            ], yRange: 0...1),
             .init(title: "shared weights", xLabel: "epoch", yLabel: "training loss", series: [
                 .init(name: "loss", points: points(\.loss), colour: "#ff7f0e"),
             ]),
@@ -466,7 +498,7 @@ public enum SearchRun {
 
     /// `genome.json` (the genome, its IoU, the search it came from), `model-config.json` (an
     /// `autosegnet` configuration for the dataset's tile size), `final.json` (every candidate).
-    static func writeResult(genome: Genome, reward: Double, candidates: [SearchChild], dataset: PreparedDataset,
+    static func writeResult(genome: Genome, choice: Choice, dataset: PreparedDataset,
                             settings: SearchSettings, inputs: SearchInputs, state: SearchState, heldOut: String) throws -> [String] {
         let out = inputs.output
         let encoder = JSONEncoder()
@@ -482,22 +514,26 @@ public enum SearchRun {
             var poolings: Int
             var skippedChildren: Int
             var fullSize: FullSize
+            var controllerMean: Double
+            var randomMean: Double
             enum CodingKeys: String, CodingKey {
                 case genome, summary, iou, epochs, poolings
                 case heldOut = "held_out", searchSize = "search_size", skippedChildren = "skipped_children", fullSize = "full_size"
+                case controllerMean = "controller_mean_iou", randomMean = "random_mean_iou"
             }
         }
         let configuration = fullSizeConfiguration(genome, dataset: dataset, settings: settings)
         let size = try fullSize(configuration, dataset: dataset)
         let genomePath = out + "/" + genomeFile
-        try AtomicFile.write(try encoder.encode(GenomeFile(genome: genome, summary: genome.summary, iou: reward, heldOut: heldOut, epochs: state.epoch,
+        try AtomicFile.write(try encoder.encode(GenomeFile(genome: genome, summary: genome.summary, iou: choice.reward, heldOut: heldOut, epochs: state.epoch,
                                                            searchSize: settings.searchSize, poolings: settings.poolings, skippedChildren: state.skipped,
-                                                           fullSize: size)),
+                                                           fullSize: size, controllerMean: Choice.mean(choice.candidates),
+                                                           randomMean: Choice.mean(choice.random))),
                              to: genomePath)
         let configPath = out + "/" + modelConfigFile
         try AtomicFile.write(try encoder.encode(configuration), to: configPath)
         let finalPath = out + "/final.json"
-        try AtomicFile.write(try encoder.encode(candidates), to: finalPath)
+        try AtomicFile.write(try encoder.encode(["most_likely": choice.candidates, "random": choice.random]), to: finalPath)
         return [genomePath, configPath, finalPath]
     }
 

@@ -65,7 +65,7 @@ public struct SearchSettings: SettingsGroup {
     public var entropyWeight = 1e-4
     public var baselineDecay = 0.95
     public var tanhConstant = 1.5
-    public var temperature = 5.0
+    public var temperature = 1.0
     /// The final choice: the `final_children` most likely genomes are scored on every held-out tile.
     public var finalChildren = 10
     /// Channels of the first layer of the full-size network in `model-config.json` (the plugin's

@@ -9,10 +9,10 @@ struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Search an AutoSegNet architecture (genome) for a dataset made by 'tessera prepare'.",
         discussion: """
-            The search of 004_… with ENAS weight sharing. The tiles are resized to --search-size \
-            (004_…: 64). The shared network pools log2(search size / max(min size, search size × \
+            The search of 004 with ENAS weight sharing. The tiles are resized to --search-size \
+            (004: 64). The shared network pools log2(search size / max(min size, search size x \
             min ratio)) times (64, 16 and 1/32 give 2); each searched layer kind (down, bridge, up) \
-            has --cells cells of --ops-per-cell operations (3×3 and 5×5 depthwise-separable, 3×3 \
+            has --cells cells of --ops-per-cell operations (3x3 and 5x5 depthwise-separable, 3x3 \
             hybrid dilated, identity), each on the layer's input or an earlier cell, with or without \
             an intra-cell skip; one long skip per pooling.
 
@@ -29,7 +29,9 @@ struct Search: ParsableCommand {
             configuration that trains it from scratch at the dataset's tile size: 'tessera train \
             DATASET --model autosegnet --model-config RUN/model-config.json'), RUN/search.jsonl \
             (per epoch: reward mean and best, entropy, baseline, the sampled genomes), RUN/reward.svg \
-            and .png, RUN/final.json (the scored candidates), RUN/state.safetensors (for --resume).
+            and .png, RUN/final.json (the scored candidates, and as many random genomes scored alike \
+            with the same shared weights, to tell what the controller learned), RUN/state.safetensors \
+            (for --resume).
 
             Settings come from --config (YAML), then the flags, then --set key=value; every key: \
             \(SearchSettings.keys.joined(separator: ", ")).
@@ -111,6 +113,8 @@ struct Search: ParsableCommand {
         print("found after \(report.epochs) epochs: \(report.genome.summary)")
         print("IoU on the held-out tiles with the shared weights: \(formatNumber(report.reward))"
               + (report.skipped > 0 ? " (\(report.skipped) children skipped: reward not a number)" : ""))
+        print("mean IoU of the controller's most likely genomes \(formatNumber(report.controllerMean)), "
+              + "of as many random genomes \(formatNumber(report.randomMean)) (same shared weights)")
         print("files: " + report.files.joined(separator: ", "))
         print("train it from scratch: \(report.trainCommand)")
     }
