@@ -29,7 +29,12 @@ static void input_tile(const float *plane, int h, int w, int ty, int tx, float *
     }
 }
 
-static void output_tile(const float *m, size_t stride, int ty, int tx, float *plane, int h, int w) {
+static inline float epilogue(float y, float bias, int relu) {
+    const float v = y + bias;
+    return relu ? (v > 0 ? v : 0) : v;
+}
+
+static void output_tile(const float *m, size_t stride, int ty, int tx, float *plane, int h, int w, float bias, int relu) {
     float s[8];
     for (int j = 0; j < 4; j++) {
         const float m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
@@ -41,8 +46,8 @@ static void output_tile(const float *m, size_t stride, int ty, int tx, float *pl
         if (oy + i >= h) continue;
         float *row = plane + (size_t)(oy + i) * w + ox;
         const float a0 = s[4 * i], a1 = s[4 * i + 1], a2 = s[4 * i + 2], a3 = s[4 * i + 3];
-        row[0] = a0 + a1 + a2;
-        if (ox + 1 < w) row[1] = a1 - a2 - a3;
+        row[0] = epilogue(a0 + a1 + a2, bias, relu);
+        if (ox + 1 < w) row[1] = epilogue(a1 - a2 - a3, bias, relu);
     }
 }
 
@@ -80,7 +85,8 @@ static void input_run8(const float *patch, size_t pitch, float *v, size_t stride
 }
 
 __attribute__((target("avx2")))
-static void output_run8(const float *m, size_t stride, int ty, int tx, float *plane, int w) {
+static void output_run8(const float *m, size_t stride, int ty, int tx, float *plane, int w, float bias, int relu) {
+    const __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
     __m256 s[2][4];
     for (int j = 0; j < 4; j++) {
         const __m256 m0 = _mm256_loadu_ps(m + j * stride), m1 = _mm256_loadu_ps(m + (4 + j) * stride);
@@ -89,8 +95,14 @@ static void output_run8(const float *m, size_t stride, int ty, int tx, float *pl
         s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
     for (int i = 0; i < 2; i++) {
-        const __m256 left = _mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]);
-        const __m256 right = _mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]);
+        __m256 left = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
+        __m256 right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
+        if (relu) {
+            // max(v, 0) returns 0 for v = -0 and NaN for NaN, as the scalar v > 0 ? v : 0 does not:
+            // both give 0 there, and -0 + 0 = 0 after the bias anyway.
+            left = _mm256_and_ps(left, _mm256_cmp_ps(left, zero, _CMP_GT_OQ));
+            right = _mm256_and_ps(right, _mm256_cmp_ps(right, zero, _CMP_GT_OQ));
+        }
         const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
         float *row = plane + (size_t)(2 * ty + i) * w + 2 * tx;
         _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
@@ -128,16 +140,16 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
 }
 
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
-                         float *plane, int h, int w) {
+                         float *plane, int h, int w, float bias, int relu) {
     const int vector = tsr_cpu_avx2_fma();
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
         if (vector && count - t >= 8 && tilesW - tx >= 8 && 2 * ty + 1 <= h - 1 && 2 * tx + 15 <= w - 1) {
-            output_run8(m + t, stride, ty, tx, plane, w);
+            output_run8(m + t, stride, ty, tx, plane, w, bias, relu);
             t += 8;
         } else {
-            output_tile(m + t, stride, ty, tx, plane, h, w);
+            output_tile(m + t, stride, ty, tx, plane, h, w, bias, relu);
             t += 1;
         }
     }

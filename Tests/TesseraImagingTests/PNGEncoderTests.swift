@@ -154,7 +154,7 @@ struct PNGEncoderTests {
     @Test("bad arguments are errors, not traps")
     func badArguments() throws {
         let bytes = [UInt8](repeating: 0, count: 12)
-        try bytes.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             #expect(throws: PNGEncoder.EncodingError.self) {
                 try PNGEncoder.encode(raw, width: 0, height: 1, bands: 1, depth: 8, level: 1, filter: .up)
             }

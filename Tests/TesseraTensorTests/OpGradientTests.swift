@@ -193,6 +193,39 @@ struct OpGradientTests {
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum (NaN: never written)")
     }
 
+    @Test("Winograd's output transform adds the bias and applies the ReLU as the separate pass did, bit for bit (runs of 8 and edge tiles)",
+          arguments: [(1, 3, 4, 21, 45), (2, 2, 3, 6, 35)])
+    func winogradEpilogue(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 81)
+        let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.5, seed: 82)
+        let bias = Tensor.uniform([c.cout], limit: 0.5, seed: 83).scalars
+        func run(_ b: [Float]?, relu: Bool) -> [Float] {
+            var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+            x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in y.withUnsafeMutableBufferPointer { ys in
+                if let b {
+                    b.withUnsafeBufferPointer { bp in
+                        Winograd.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, h: c.h, w: c.w,
+                                          bias: bp.baseAddress, relu: relu)
+                    }
+                } else {
+                    Winograd.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, h: c.h, w: c.w)
+                }
+            } } }
+            return y
+        }
+        let plain = run(nil, relu: false)
+        let plane = c.h * c.w
+        for relu in [false, true] {
+            let fused = run(bias, relu: relu)
+            let separate = plain.indices.map { i -> Float in
+                let v = plain[i] + bias[(i / plane) % c.cout]
+                return relu ? max(0, v) : v
+            }
+            #expect(fused == separate, "relu \(relu): \(zip(fused, separate).filter { $0 != $1 }.count) elements differ")
+            if relu { #expect(fused.contains(0) && fused.contains { $0 > 0 }) }
+        }
+    }
+
     @Test("conv2d with the fused ReLU equals ReLU after the convolution, in value and gradients")
     func convReLU() {
         let x = distinct([2, 3, 7, 6], seed: 31)

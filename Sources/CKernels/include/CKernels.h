@@ -41,9 +41,10 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
                         float *v, size_t stride);
 
 /// The output transform `Y = Aᵀ M A` for one output channel: `m[ξ·stride + t]` holds position ξ
-/// of tile `first + t`; the 2×2 results are written to the `h × w` plane, clipped at its edge.
+/// of tile `first + t`; the 2×2 results plus `bias` (then, with `relu`, clamped at 0) are
+/// written to the `h × w` plane, clipped at its edge.
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
-                         float *plane, int h, int w);
+                         float *plane, int h, int w, float bias, int relu);
 
 /// Depthwise convolution of one channel plane (`h × w`, one `kh × kw` filter, any stride,
 /// padding and dilation) into its output plane (`oh × ow`), with `bias` added and, with `relu`,

@@ -258,16 +258,15 @@ func summedInOrder(_ partials: [[Float]]) -> [Float] {
 /// its slice of the output. Every output element is written by one thread, and the blocks do not
 /// depend on the thread count, so the result does not either.
 ///
-/// With `epilogue`, the bias is added and the ReLU applied block by block, and the function
-/// returns true; otherwise (or on the Winograd path, which has no such pass) it returns false
-/// and leaves them to the caller.
+/// With `epilogue`, the bias is added and the ReLU applied block by block (on the Winograd path,
+/// by the output transform), and the function returns true; otherwise it returns false.
 @discardableResult
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
                      direct: Bool, epilogue: (bias: UnsafePointer<Float>?, relu: Bool)? = nil) -> Bool {
     if Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
-        Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w)
-        return false
+        Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        return epilogue != nil
     }
     if DepthwiseConvolution.applies(cin: cin, cout: cout, g: g) {
         DepthwiseConvolution.convolve(x, weights, y, n: n, channels: cin, h: h, w: w, kh: kh, kw: kw, g: g, oh: oh, ow: ow,

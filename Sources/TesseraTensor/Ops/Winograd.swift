@@ -47,8 +47,9 @@ enum Winograd {
         }
     }
 
+    /// With `bias` (and `relu`), the output transform adds it (and clamps at 0) as it writes.
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                         n: Int, cin: Int, cout: Int, h: Int, w: Int) {
+                         n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
         let u = transformWeights(weights, cout: cout, cin: cin)
         let (tilesH, tilesW) = ((h + 1) / 2, (w + 1) / 2)
         let tiles = tilesH * tilesW
@@ -58,6 +59,7 @@ enum Winograd {
         let blockTiles = min(tiles, max(64, (1 << 20) / (16 * (cin + cout))) / 8 * 8)
         let blocksPerImage = (tiles + blockTiles - 1) / blockTiles
         let jobs = n * blocksPerImage
+        let biases = bias.map { Array(UnsafeBufferPointer(start: $0, count: cout)) } ?? [Float](repeating: 0, count: cout)
         u.withUnsafeBufferPointer { ub in
             let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
@@ -85,7 +87,7 @@ enum Winograd {
                         // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
                         for co in 0..<cout {
                             tsr_winograd_output(mp + co * count, cout * count, Int32(first), Int32(count), Int32(tilesW),
-                                                ya.value + (b * cout + co) * h * w, Int32(h), Int32(w))
+                                                ya.value + (b * cout + co) * h * w, Int32(h), Int32(w), biases[co], relu ? 1 : 0)
                         }
                     }
                 } }
