@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 report, quick, seconds = sys.argv[1], sys.argv[2] == "yes", int(sys.argv[3])
-order = ["prepare", "evaluate", "engine", "models", "segment", "train"]
+order = ["prepare", "evaluate", "engine", "models", "segment", "train", "search"]
 titles = {
     "prepare": "prepare vs albumentations + OpenCV (bench/prepare.sh)",
     "evaluate": "evaluate vs NumPy + Pillow (bench/evaluate.sh)",
@@ -20,6 +20,7 @@ titles = {
     "models": "every model: forward 1×512² and training step 4×256² vs PyTorch and ONNX Runtime (bench/models.sh)",
     "segment": "segment vs ONNX Runtime and MONAI (bench/segment.sh)",
     "train": "train vs PyTorch on brain-MRI slices (bench/train.sh)",
+    "search": "search on brain-MRI slices, and the found genome trained next to a hand-written one and unet-bn (bench/search.sh)",
 }
 headline = re.compile(r"ratio|×|\bx\b|[0-9]x\b|peak RSS|agree|disagree|failed|not timed|machine:|threads", re.I)
 
