@@ -69,6 +69,29 @@ struct OpGradientTests {
         NarrowCase(n: 1, cin: 2, cout: 3, h: 5, w: 3, k: 7, dilation: 1),
     ]
 
+    @Test("im2col + GEMM convolutions (stride 2, 1×1, wide dilated): the bias and ReLU epilogue equals the direct sum",
+          arguments: [(45, 2, 3, 1), (44, 1, 1, 1), (48, 1, 3, 2)])
+    func gemmEpilogue(c: (cout: Int, stride: Int, k: Int, dilation: Int)) {
+        let g = c.k == 1 ? ConvolutionGeometry() : ConvolutionGeometry(stride: c.stride, padding: c.dilation * (c.k - 1) / 2, dilation: c.dilation)
+        #expect(!DirectConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g) && !Winograd.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        let x = Tensor.uniform([2, 5, 9, 11], limit: 1, seed: 91)
+        let w = Tensor.uniform([c.cout, 5, c.k, c.k], limit: 0.3, seed: 92)
+        let b = Tensor.uniform([c.cout], limit: 0.3, seed: 93)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value
+            let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
+            #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
+        }
+    }
+
+    @Test("add of equal shapes (the vector loop) equals the element-wise sum, bit for bit, at lengths around the vector width")
+    func addEqualShapes() {
+        for count in [1, 7, 8, 9, 70_001] {
+            let a = Tensor.uniform([count], limit: 1, seed: 94), b = Tensor.uniform([count], limit: 1, seed: 95)
+            #expect(add(Variable(a), Variable(b)).value.scalars == zip(a.scalars, b.scalars).map { $0 + $1 })
+        }
+    }
+
     @Test("narrow convolutions (the direct path): forward with bias and ReLU equals the direct sum, backward is its adjoint",
           arguments: narrowCases)
     func narrow(c: NarrowCase) {

@@ -1,3 +1,4 @@
+import CKernels
 /// The geometry of a 2-D convolution.
 public struct ConvolutionGeometry: Sendable, Equatable {
     public var stride: Int
@@ -295,28 +296,21 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                 let count = min(blockSize, plane - first)
                 let input = xa.value + (b * cin + grp * cgIn) * h * w
                 let output = ya.value + (b * cout + grp * cgOut) * plane + first
-                // With a bias, the block starts as the bias and the product is added to it
-                // (beta = 1, which also spares OpenBLAS its pass zeroing C); the ReLU follows
-                // while the block is still in cache.
-                var beta: Float = 0
-                if let bias = epilogue?.bias {
-                    for co in 0..<cgOut { (output + co * plane).update(repeating: bias[grp * cgOut + co], count: count) }
-                    beta = 1
-                }
                 if direct {
                     // The input plane is already the K × plane matrix; take its columns.
                     BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
-                               b: input + first, ldb: plane, beta: beta, c: output, ldc: plane)
+                               b: input + first, ldb: plane, c: output, ldc: plane)
                 } else {
                     im2colBlock(input, channels: cgIn, height: h, width: w, kh: kh, kw: kw,
                                 g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
                     BLAS.sgemm(.none, .none, m: cgOut, n: count, k: k, a: wa.value + grp * cgOut * k, lda: k,
-                               b: cs.baseAddress!, ldb: count, beta: beta, c: output, ldc: plane)
+                               b: cs.baseAddress!, ldb: count, c: output, ldc: plane)
                 }
-                if epilogue?.relu == true {
+                // The bias and the ReLU in one vector pass while the block is still in cache
+                // (bias + product is what sgemm with beta 1 over a bias-filled block gave, bit for bit).
+                if let epilogue, epilogue.bias != nil || epilogue.relu {
                     for co in 0..<cgOut {
-                        let row = output + co * plane
-                        for i in 0..<count { row[i] = max(0, row[i]) }
+                        tsr_bias_relu(output + co * plane, count, epilogue.bias?[grp * cgOut + co] ?? 0, epilogue.relu ? 1 : 0)
                     }
                 }
             }

@@ -148,9 +148,16 @@ func broadcastMap<F: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tenso
     } }
 }
 
-/// `a + b`, with `b` broadcast to `a`'s shape.
+/// `a + b`, with `b` broadcast to `a`'s shape (equal shapes: `CKernels`' vector loop).
 public func add(_ a: Variable, _ b: Variable) -> Variable {
-    let y = broadcastMap(a.value, b.value, Sum())
+    let y = a.shape == b.shape
+        ? withPointer(a.value) { ap in withPointer(b.value) { bp in
+            Tensor.filled(shape: a.shape) { out in
+                let op = UnsafeSendable(out.baseAddress!)
+                forEachChunk(a.value.count) { r in tsr_add_floats(ap.value + r.lowerBound, bp.value + r.lowerBound, op.value + r.lowerBound, r.count) }
+            }
+        } }
+        : broadcastMap(a.value, b.value, Sum())
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
 }
 
