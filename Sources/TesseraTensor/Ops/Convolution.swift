@@ -288,7 +288,7 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let jobs = n * g.groups * blocksPerPlane
     let (xa, wa, ya) = (UnsafeSendable(x), UnsafeSendable(weights), UnsafeSendable(y))
     Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
-        var col = [Float](repeating: 0, count: direct ? 0 : k * blockSize)
+        var col = scratch(direct ? 0 : k * blockSize)
         col.withUnsafeMutableBufferPointer { cs in
             for job in range {
                 let block = job % blocksPerPlane, grp = (job / blocksPerPlane) % g.groups, b = job / (blocksPerPlane * g.groups)

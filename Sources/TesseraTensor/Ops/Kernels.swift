@@ -13,6 +13,12 @@ extension Tensor {
     }
 }
 
+/// A scratch buffer of `count` floats left uninitialized: for buffers whose every element is
+/// written before it is read (im2col columns, Winograd's transformed tiles and products).
+func scratch(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
 /// Runs `body(range)` over `0..<count` in chunks of `chunk` elements spread over the engine's
 /// threads. Chunks do not depend on the thread count; `body` must write only its own range.
 @inline(__always)

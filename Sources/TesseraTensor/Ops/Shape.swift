@@ -9,14 +9,17 @@ public func concat(_ parts: [Variable]) -> Variable {
     let channels = parts.map { $0.shape[1] }
     let total = channels.reduce(0, +)
     let plane = h * w
-    var y = Tensor(shape: [n, total, h, w])
-    for b in 0..<n {
-        var offset = 0
-        for (part, c) in zip(parts, channels) {
-            let src = b * c * plane
-            let dst = (b * total + offset) * plane
-            y.scalars.replaceSubrange(dst..<dst + c * plane, with: part.value.scalars[src..<src + c * plane])
-            offset += c
+    let offsets = channels.indices.map { channels[..<$0].reduce(0, +) }
+    // Every element is copied from a part, so the output is not zero-filled first; the copies
+    // (one per image and part) are spread over the engine's threads.
+    let y = withPointers(parts.map(\.value)) { sources in
+        Tensor.filled(shape: [n, total, h, w]) { out in
+            let op = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * parts.count) { q in
+                let (b, p) = (q / parts.count, q % parts.count)
+                let c = channels[p]
+                (op.value + (b * total + offsets[p]) * plane).update(from: sources[p].value + b * c * plane, count: c * plane)
+            }
         }
     }
     return Variable(y, inputs: parts) { dy in

@@ -63,8 +63,9 @@ enum Winograd {
         u.withUnsafeBufferPointer { ub in
             let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
-                var v = [Float](repeating: 0, count: 16 * cin * blockTiles)
-                var m = [Float](repeating: 0, count: 16 * cout * blockTiles)
+                // Every element is written before it is read: V by the input transform, M by sgemm.
+                var v = scratch(16 * cin * blockTiles)
+                var m = scratch(16 * cout * blockTiles)
                 v.withUnsafeMutableBufferPointer { vb in
                 m.withUnsafeMutableBufferPointer { mb in
                     let (vp, mp) = (vb.baseAddress!, mb.baseAddress!)
