@@ -155,7 +155,7 @@ final class CellLayer: Layer {
         var nodes = [preprocess(x, c)]
         for (cell, ops) in zip(cells, operations) {
             let branches = zip(cell.inputs, ops).map { input, op in op.map { $0(nodes[input], c) } ?? nodes[input] }
-            var out = branches.dropFirst().reduce(branches[0]) { add($0, $1) }
+            var out = addAll(branches)
             if cell.skip { out = add(out, nodes[cell.inputs[0]]) }
             nodes.append(out)
         }

@@ -134,20 +134,20 @@ final class SharedCellLayer: Layer {
 
     func callAsFunction(_ parts: [Variable], _ cells: [Cell], _ c: ForwardContext) -> Variable {
         let projected = zip(parts, preprocess).map { $1($0, c) }
-        var nodes = [preprocessNorm.normalized(projected.dropFirst().reduce(projected[0]) { add($0, $1) }, c, relu: true)]
+        var nodes = [preprocessNorm.normalized(addAll(projected), c, relu: true)]
         for (k, cell) in cells.enumerated() {
             let branches = zip(cell.inputs, cell.ops).enumerated().map { slot, pair -> Variable in
                 let (input, op) = pair
                 let layer = operations[k][slot][CellOperation.allCases.firstIndex(of: op)!]
                 return layer.map { $0(nodes[input], c) } ?? nodes[input]
             }
-            var out = branches.dropFirst().reduce(branches[0]) { add($0, $1) }
+            var out = addAll(branches)
             if cell.skip { out = add(out, nodes[cell.inputs[0]]) }
             nodes.append(out)
         }
         let used = Set(cells.flatMap(\.inputs))
         let outputs = (1...cells.count).filter { !used.contains($0) }
         let combined = outputs.map { combine[$0 - 1](nodes[$0], c) }
-        return combineNorm.normalized(combined.dropFirst().reduce(combined[0]) { add($0, $1) }, c, relu: true)
+        return combineNorm.normalized(addAll(combined), c, relu: true)
     }
 }

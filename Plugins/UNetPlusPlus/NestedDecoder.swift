@@ -136,6 +136,6 @@ public final class UNetPlusPlusModel: NetworkModel {
 /// The element-wise mean of equally shaped tensors.
 func averaged(_ parts: [Variable]) -> Variable {
     if parts.count == 1 { return parts[0] }
-    let total = parts.dropFirst().reduce(parts[0]) { add($0, $1) }
+    let total = addAll(parts)
     return multiply(total, Variable(Tensor(shape: [1, 1, 1, 1], scalars: [1 / Float(parts.count)])))
 }

@@ -1,6 +1,5 @@
-// Passes over float arrays that the compiler would otherwise run 4 wide (see CKernels.h): the
-// bias-and-ReLU epilogue of a convolution block and the sum of two arrays. The AVX2 path and the
-// scalar one do the same single operation per element, so they give identical results.
+// The bias-and-ReLU epilogue of a convolution block, 8 wide (see CKernels.h). The AVX2 path and
+// the scalar one do the same operations per element, so they give identical results.
 #include <immintrin.h>
 
 #include "CKernels.h"
@@ -26,15 +25,4 @@ void tsr_bias_relu(float *y, size_t n, float bias, int relu) {
         const float v = y[i] + bias;
         y[i] = relu ? (v > 0 ? v : 0) : v;
     }
-}
-
-__attribute__((target("avx2"))) static void add_avx2(const float *a, const float *b, float *out, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-    for (; i < n; i++) out[i] = a[i] + b[i];
-}
-
-void tsr_add_floats(const float *a, const float *b, float *out, size_t n) {
-    if (tsr_cpu_avx2_fma()) { add_avx2(a, b, out, n); return; }
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

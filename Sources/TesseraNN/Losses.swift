@@ -186,7 +186,7 @@ public enum Loss {
                 [Tensor(shape: w.shape, scalars: w.value.scalars.map { dl.scalars[0] * (l1 * ($0 > 0 ? 1 : ($0 < 0 ? -1 : 0)) + 2 * l2 * $0) })]
             })
         }
-        return terms.dropFirst().reduce(terms.first!) { add($0, $1) }
+        return addAll(terms)
     }
 
     static func sums(_ p: Tensor, _ y: Tensor) -> (Double, Double, Double) {

@@ -19,7 +19,7 @@ public final class Parameter: @unchecked Sendable {
     /// The parameter as a leaf of the current computation. In training it records gradients,
     /// which ``collectGradient()`` brings back after the backward pass.
     public func variable(_ context: ForwardContext) -> Variable {
-        let recording = context.training && trainable
+        let recording = context.training && context.recordsGradients && trainable
         let v = Variable(value, requiresGradient: recording)
         leaf = recording ? v : nil
         return v
@@ -41,10 +41,15 @@ public struct ForwardContext: Sendable {
     /// When set, convolution layers add their multiply-accumulates to it.
     public var counter: OperationCounter?
 
-    public init(training: Bool, seed: UInt64 = 0, counter: OperationCounter? = nil) {
+    /// False for a training-mode pass (batch statistics, dropout) that no backward pass follows:
+    /// the parameters are not leaves that record gradients, so no graph is kept.
+    public var recordsGradients: Bool
+
+    public init(training: Bool, seed: UInt64 = 0, counter: OperationCounter? = nil, recordsGradients: Bool = true) {
         self.training = training
         self.seed = seed
         self.counter = counter
+        self.recordsGradients = recordsGradients
     }
 
     public static let evaluation = ForwardContext(training: false)

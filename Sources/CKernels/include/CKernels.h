@@ -57,9 +57,6 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
 /// `y[i] += bias`, then with `relu` `y[i] = y[i] > 0 ? y[i] : 0` (a convolution block's epilogue).
 void tsr_bias_relu(float *y, size_t n, float bias, int relu);
 
-/// `out[i] = a[i] + b[i]` (`out` may be `a` or `b`).
-void tsr_add_floats(const float *a, const float *b, float *out, size_t n);
-
 /// `y = sigmoid(x)`, `y = x · sigmoid(x)` (SiLU) and SiLU's gradient
 /// `dx = dy · s · (1 + x · (1 − s))` with `s = sigmoid(x)`, over `n` floats; `y` may be `x`.
 /// Within a few ulp of the exact values (AVX2 when the CPU has it, else `expf`).

@@ -148,17 +148,16 @@ func broadcastMap<F: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tenso
     } }
 }
 
-/// `a + b`, with `b` broadcast to `a`'s shape (equal shapes: `CKernels`' vector loop).
+/// `a + b`, with `b` broadcast to `a`'s shape.
 public func add(_ a: Variable, _ b: Variable) -> Variable {
-    let y = a.shape == b.shape
-        ? withPointer(a.value) { ap in withPointer(b.value) { bp in
-            Tensor.filled(shape: a.shape) { out in
-                let op = UnsafeSendable(out.baseAddress!)
-                forEachChunk(a.value.count) { r in tsr_add_floats(ap.value + r.lowerBound, bp.value + r.lowerBound, op.value + r.lowerBound, r.count) }
-            }
-        } }
-        : broadcastMap(a.value, b.value, Sum())
+    let y = broadcastMap(a.value, b.value, Sum())
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
+}
+
+/// The sum of one or more equally shaped (or broadcastable to the first) variables.
+public func addAll(_ terms: [Variable]) -> Variable {
+    precondition(!terms.isEmpty, "addAll: nothing to add")
+    return terms.dropFirst().reduce(terms[0]) { add($0, $1) }
 }
 
 /// `max(0, a + b)` for equally shaped tensors in one pass (residual units): only the output is
