@@ -210,6 +210,34 @@ public struct RecipePlan: Sendable {
         var datasetFolds: Int?
         var datasetOut: String?, trainCheckpoint: String?, segmentOut: String?, searchOut: String?
         var segmentWritesProbabilities = false
+        /// The dataset a stage reads: the one it names (checked, its classes and folds read) or
+        /// prepare's.
+        func dataset(of kind: StageKind, given: String?, origins: [String: SettingOrigin], upstream: inout [String], reads: inout [String]) -> String? {
+            if given == nil, let datasetOut {
+                upstream.append(StageKind.prepare.rawValue)
+                return datasetOut
+            }
+            guard let given else {
+                problems.append(SettingsProblem(origin(nil, ""), key: "\(kind.rawValue).dataset",
+                    "\(kind.rawValue) reads a dataset, but no prepare stage makes one: add a prepare stage, or give \(kind.rawValue).dataset"))
+                return nil
+            }
+            mustExist(given + "/dataset.json", "the dataset", at: origin(origins, "dataset"), key: "\(kind.rawValue).dataset")
+            reads.append(given)
+            if let data = FileManager.default.contents(atPath: given + "/dataset.json"),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                datasetClasses = object["classes"] as? Int
+                datasetFolds = (object["settings"] as? [String: Any])?["folds"] as? Int
+            }
+            return given
+        }
+        /// A held-out fold the dataset has.
+        func checkFold(_ fold: FoldChoice, of kind: StageKind, origins: [String: SettingOrigin]) {
+            if case .one(let k) = fold, let folds = datasetFolds, k >= folds {
+                problems.append(SettingsProblem(origin(origins, "fold"), key: "\(kind.rawValue).fold",
+                    "\(kind.rawValue).fold \(k) does not exist: the dataset has \(folds) fold\(folds == 1 ? "" : "s") (0…\(folds - 1))"))
+            }
+        }
 
         if let prepare = recipe.prepare {
             var io: [String: String] = [:]
@@ -240,26 +268,11 @@ public struct RecipePlan: Sendable {
             var io: [String: String] = [:]
             let settings = layered(search.settings, .search, io: &io)
             var upstream: [String] = [], reads: [String] = []
-            var dataset = search.dataset
-            if dataset == nil, let datasetOut {
-                dataset = datasetOut
-                upstream.append(StageKind.prepare.rawValue)
-            } else if let given = dataset {
-                mustExist(given + "/dataset.json", "the dataset", at: origin(search.origins, "dataset"), key: "search.dataset")
-                reads.append(given)
-                if let data = FileManager.default.contents(atPath: given + "/dataset.json"),
-                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                    datasetFolds = (object["settings"] as? [String: Any])?["folds"] as? Int
-                }
-            } else {
-                problems.append(SettingsProblem(origin(nil, ""), key: "search.dataset", "search reads a dataset, but no prepare stage makes one: add a prepare stage, or give search.dataset"))
-            }
+            let dataset = dataset(of: .search, given: search.dataset, origins: search.origins, upstream: &upstream, reads: &reads)
             if recipe.prepare != nil && datasetClasses == nil && search.dataset == nil {
                 problems.append(SettingsProblem(origin(nil, ""), key: "search", "search needs masks, but the prepare stage has none: give inputs.masks or prepare.masks"))
             }
-            if case .one(let k) = settings.fold, let folds = datasetFolds, k >= folds {
-                problems.append(SettingsProblem(origin(search.origins, "fold"), key: "search.fold", "search.fold \(k) does not exist: the dataset has \(folds) fold\(folds == 1 ? "" : "s") (0…\(folds - 1))"))
-            }
+            checkFold(settings.fold, of: .search, origins: search.origins)
             let inputs = SearchInputs(dataset: dataset ?? "", output: search.out ?? base + "/search")
             searchOut = inputs.output
             stages.append(PlannedStage(kind: .search, variant: variant, work: .search(settings, inputs), upstream: upstream, reads: reads))
@@ -292,21 +305,7 @@ public struct RecipePlan: Sendable {
                 }
             }
             var upstream: [String] = [], reads: [String] = []
-            var dataset = train.dataset
-            if dataset == nil, let datasetOut {
-                dataset = datasetOut
-                upstream.append(StageKind.prepare.rawValue)
-            } else if let given = dataset {
-                mustExist(given + "/dataset.json", "the dataset", at: origin(train.origins, "dataset"), key: "train.dataset")
-                reads.append(given)
-                if let data = FileManager.default.contents(atPath: given + "/dataset.json"),
-                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                    datasetClasses = object["classes"] as? Int
-                    datasetFolds = (object["settings"] as? [String: Any])?["folds"] as? Int
-                }
-            } else {
-                problems.append(SettingsProblem(origin(nil, ""), key: "train.dataset", "train reads a dataset, but no prepare stage makes one: add a prepare stage, or give train.dataset"))
-            }
+            let dataset = dataset(of: .train, given: train.dataset, origins: train.origins, upstream: &upstream, reads: &reads)
             // The model and its options are built once here, so a bad option is found now (a
             // searched genome's configuration exists only once the search has run).
             if pendingConfiguration == nil { do {
@@ -351,9 +350,7 @@ public struct RecipePlan: Sendable {
             } else if dataset != nil && recipe.prepare != nil {
                 problems.append(SettingsProblem(origin(nil, ""), key: "train", "train needs masks, but the prepare stage has none: give inputs.masks or prepare.masks"))
             }
-            if case .one(let k) = settings.fold, let folds = datasetFolds, k >= folds {
-                problems.append(SettingsProblem(origin(train.origins, "fold"), key: "train.fold", "train.fold \(k) does not exist: the dataset has \(folds) fold\(folds == 1 ? "" : "s") (0…\(folds - 1))"))
-            }
+            checkFold(settings.fold, of: .train, origins: train.origins)
             if let file = settings.modelConfig?.file, train.genome == nil { mustExist(file, "the model configuration", at: origin(train.origins, "model_config"), key: "train.model_config") }
             if let file = settings.initFrom { mustExist(file, "the weights to start from", at: origin(train.origins, "init"), key: "train.init") }
             let inputs = TrainInputs(dataset: dataset ?? "", output: train.out ?? base + "/train")

@@ -108,10 +108,8 @@ final class Controller: Layer {
             entropies.append(softmaxEntropy(logits))
             input = row(pass.embeddings[t], choice)
         }
-        return Sample(choices: choices, logProbability: total(logps), entropy: total(entropies))
+        return Sample(choices: choices, logProbability: addAll(logps), entropy: addAll(entropies))
     }
-
-    func total(_ terms: [Variable]) -> Variable { terms.dropFirst().reduce(terms[0]) { add($0, $1) } }
 
     /// A draw from `softmax(logits)`.
     static func draw(_ logits: [Float], _ rng: inout SeededRandom) -> Int {

@@ -1,6 +1,5 @@
 import Foundation
 import TesseraCore
-import TesseraImaging
 import TesseraTensor
 
 /// The tiles of a prepared dataset at the search size, held in memory: the training tiles (which
@@ -10,14 +9,12 @@ struct SearchData {
     var validation: [(input: Tensor, labels: Tensor)]
     /// 1 for binary masks (a sigmoid head), K for label masks of K classes.
     var outputs: Int
-    var classes: Int
     var heldOut: String
 
     init(dataset: PreparedDataset, settings: SearchSettings, progress: ProgressSink) throws {
         guard let classes = dataset.classes else {
             throw InputError(path: dataset.path, message: "has no masks: prepare it with --masks to search on it")
         }
-        self.classes = classes
         outputs = classes > 2 ? classes : 1
         let rows = dataset.manifest.rows.filter { $0.mask != nil }
         var held: [ManifestRow], kept: [ManifestRow]
@@ -57,21 +54,16 @@ struct SearchData {
                 + "lower --batch-size or prepare more images (augmented copies count)")
         }
         let size = settings.searchSize
-        let scale = Float(dataset.settings.maskScale)
-        let bands = dataset.bands
+        let reader = try TrainingData(dataset: dataset, fold: nil, onlineAugment: false, seed: settings.seed, workers: 1)
         progress.phase("reading tiles at \(size)×\(size)", held.count + kept.count)
         let all = kept + held
-        let results = Batch.map(all, workers: Batch.defaultWorkers, progress: { progress.advance($0, nil) }) { row -> (Tensor, Tensor) in
-            let image = try Image.load(dataset.file(row.file)).resized(width: size, height: size)
-            let mask = try Image.load(dataset.file(row.mask!)).resized(width: size, height: size, nearest: true)
-            let input = try image.tensor(channels: bands)
-            let labels = try mask.bytes().map { min(Float($0) / scale, Float(classes - 1)) }
-            return (input, Tensor(shape: [1, 1, size, size], scalars: labels))
+        let results = Batch.map(all, workers: Batch.defaultWorkers, progress: { progress.advance($0, nil) }) { row in
+            try reader.sample(row, epoch: nil, size: size)
         }
         var pairs: [(input: Tensor, labels: Tensor)] = []
         for (row, result) in zip(all, results) {
             switch result {
-            case .success(let pair): pairs.append((pair.0, pair.1))
+            case .success(let pair): pairs.append(pair)
             case .failure(let error): throw InputError(describing: error, path: dataset.file(row.file))
             }
         }
@@ -81,11 +73,6 @@ struct SearchData {
 
     /// The tiles at `indices` of `tiles` as one batch.
     static func batch(_ tiles: [(input: Tensor, labels: Tensor)], _ indices: [Int]) -> (input: Tensor, labels: Tensor) {
-        func stack(_ ts: [Tensor]) -> Tensor {
-            var shape = ts[0].shape
-            shape[0] = ts.count
-            return Tensor(shape: shape, scalars: ts.flatMap(\.scalars))
-        }
-        return (stack(indices.map { tiles[$0].input }), stack(indices.map { tiles[$0].labels }))
+        (stacked(indices.map { tiles[$0].input }), stacked(indices.map { tiles[$0].labels }))
     }
 }

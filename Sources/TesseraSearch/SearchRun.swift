@@ -93,7 +93,7 @@ struct SearchState: Codable, Equatable {
 /// (IoU) and takes a REINFORCE step with a moving-average baseline and an entropy bonus. At the
 /// end, the most likely genomes are scored on every held-out tile and the best is the result.
 public enum SearchRun {
-    public static let settingsFile = "settings.yaml"
+    public static let settingsFile = RunFolder.settingsFile
     public static let stateFile = "state.safetensors"
     public static let logFile = "search.jsonl"
     public static let genomeFile = "genome.json"
@@ -196,7 +196,7 @@ public enum SearchRun {
                     let genome = space.genome(sample.choices)
                     var batchRNG = SeededRandom(seed: settings.seed, "reward batch", epoch, s, i)
                     let picks = (0..<min(settings.batchSize, data.validation.count)).map { _ in Int(batchRNG.next() % UInt64(data.validation.count)) }
-                    let reward = score(network, genome: genome, tiles: data.validation, indices: [picks], threshold: settings.threshold, classes: data.classes)
+                    let reward = score(network, genome: genome, tiles: data.validation, indices: [picks], threshold: settings.threshold)
                     entropies.append(Double(sample.entropy.value.scalars[0]))
                     guard let reward, reward.isFinite else {
                         skipped += 1
@@ -212,7 +212,7 @@ public enum SearchRun {
                     terms.append(add(scaled(sample.logProbability, -advantage), scaled(sample.entropy, -Float(settings.entropyWeight))))
                 }
                 if !terms.isEmpty {
-                    let total = scaled(terms.dropFirst().reduce(terms[0]) { add($0, $1) }, 1 / Float(terms.count))
+                    let total = scaled(addAll(terms), 1 / Float(terms.count))
                     total.backward()
                     controller.collectGradients()
                     adam.update(controller.trainableParameters, learningRate: Float(settings.controllerLR))
@@ -231,7 +231,7 @@ public enum SearchRun {
                 baseline: state.baseline ?? .nan, skipped: skipped,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, children: children)
             // The record first, then the state: a run killed in between redoes this epoch.
-            try appendRecord(record, to: inputs.output)
+            try JSONLines.append(record, to: inputs.output + "/" + logFile)
             try save(statePath, state: state, network: network, controller: controller, sgd: sgd, adam: adam)
             try writeChart(inputs.output)
             progress.line(String(format: "epoch %d/%d · loss %.4f · reward mean %@ best %@ · entropy %.2f · lr %.2e · %@",
@@ -267,47 +267,26 @@ public enum SearchRun {
     /// weights, pooled over the tiles of each batch of `indices`; nil when undefined (no foreground
     /// in truth or prediction) or when the output is not a number.
     static func score(_ network: AutoSegNetSuperNetwork, genome: Genome, tiles: [(input: Tensor, labels: Tensor)], indices: [[Int]],
-                      threshold: Double, classes: Int) -> Double? {
+                      threshold: Double) -> Double? {
         network.genome = genome
-        let k = max(classes, 2)
-        var counts = [ConfusionCounts](repeating: ConfusionCounts(), count: k)
+        var pooled: [ConfusionCounts] = []
         for batch in indices {
             let (input, labels) = SearchData.batch(tiles, batch)
             // Batch statistics, as the shared weights were trained: running statistics are shared
-            // by every child and describe none of them.
-            let p = network(Variable(input), ForwardContext(training: true)).value
-            network.collectGradients()
-            for p in network.trainableParameters { p.gradient = nil }
+            // by every child and describe none of them. No backward pass follows, so no graph.
+            let p = network(Variable(input), ForwardContext(training: true, recordsGradients: false)).value
             if p.scalars.contains(where: { !$0.isFinite }) { return nil }
-            let plane = p.shape[2] * p.shape[3]
             for n in 0..<p.shape[0] {
-                for i in 0..<plane {
-                    let truth = Int(labels.scalars[n * plane + i])
-                    let predicted: Int
-                    if p.shape[1] == 1 {
-                        predicted = p.scalars[n * plane + i] > Float(threshold) ? 1 : 0
-                    } else {
-                        var best = 0
-                        for c in 1..<p.shape[1] where p.scalars[(n * p.shape[1] + c) * plane + i] > p.scalars[(n * p.shape[1] + best) * plane + i] { best = c }
-                        predicted = best
-                    }
-                    for c in 1..<k {
-                        switch (predicted == c, truth == c) {
-                        case (true, true): counts[c].tp += 1
-                        case (true, false): counts[c].fp += 1
-                        case (false, true): counts[c].fn += 1
-                        case (false, false): counts[c].tn += 1
-                        }
-                    }
-                }
+                // The foreground class of a sigmoid head; the classes after the background of a softmax head.
+                let counts = ConfusionCounts.of(p, labels, item: n, threshold: threshold)
+                let foreground = counts.count == 1 ? counts : Array(counts.dropFirst())
+                pooled = pooled.isEmpty ? foreground : zip(pooled, foreground).map { $0 + $1 }
             }
         }
-        let values = counts.dropFirst().compactMap { $0.rawValue(.iou) }
+        let values = pooled.compactMap { $0.rawValue(.iou) }
         return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 
-    /// The `final_children` most likely genomes among many drawn (and the controller's most likely
-    /// choices), each scored on every held-out tile; the best and every candidate.
     /// The final choice, and what it is measured against: as many uniformly random genomes,
     /// scored alike with the same shared weights (what the controller learned, apart from the
     /// shared weights).
@@ -323,6 +302,8 @@ public enum SearchRun {
         }
     }
 
+    /// The `final_children` most likely genomes among many drawn (and the controller's most likely
+    /// choices), each scored on every held-out tile, and as many random ones.
     static func choose(network: AutoSegNetSuperNetwork, controller: Controller, space: SearchSpace, data: SearchData,
                        settings: SearchSettings, progress: ProgressSink) throws -> Choice {
         var rng = SeededRandom(seed: settings.seed, "final children")
@@ -347,7 +328,7 @@ public enum SearchRun {
         var scored: [SearchChild] = [], randomScored: [SearchChild] = []
         for (i, choices) in (candidates.map(\.choices) + random).enumerated() {
             let genome = space.genome(choices)
-            let reward = score(network, genome: genome, tiles: data.validation, indices: batches, threshold: settings.threshold, classes: data.classes)
+            let reward = score(network, genome: genome, tiles: data.validation, indices: batches, threshold: settings.threshold)
             if i < candidates.count {
                 scored.append(SearchChild(genome: genome.summary, reward: reward))
                 if let reward, reward.isFinite, reward > (best?.1 ?? -1) { best = (genome, reward) }
@@ -362,49 +343,12 @@ public enum SearchRun {
     // MARK: Files
 
     static func prepareOutput(settings: SearchSettings, inputs: SearchInputs) throws {
-        let fm = FileManager.default
-        let out = inputs.output
-        let settingsPath = out + "/" + settingsFile
-        let written = settingsYAML(settings, dataset: inputs.dataset)
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw InputError(path: out, message: "exists and is not a folder") }
-            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
-            if !contents.isEmpty {
-                if inputs.resume {
-                    guard let previous = fm.contents(atPath: settingsPath).map({ String(decoding: $0, as: UTF8.self) }) else {
-                        throw InputError(path: out, message: "holds no search to resume (\(settingsFile) is missing); use --overwrite to start again")
-                    }
-                    AtomicFile.removeLeftovers(in: out)
-                    let differences = TrainRun.settingsDifferences(previous, written, ignoring: ["epochs", "threads"])
-                    guard differences.isEmpty else {
-                        throw InputError(path: settingsPath, message: "the search was started with other settings: "
-                            + differences.joined(separator: "; ") + "; resume with the same ones, or use --overwrite")
-                    }
-                } else if inputs.overwrite {
-                    for item in contents where [settingsFile, stateFile, logFile, genomeFile, modelConfigFile, "final.json", "reward.svg", "reward.png"].contains(item) {
-                        try? fm.removeItem(atPath: out + "/" + item)
-                    }
-                } else {
-                    throw InputError(path: out, message: "already holds a search; pass --resume to continue it, or --overwrite to start again")
-                }
-            }
-        } else {
-            do {
-                try fm.createDirectory(atPath: out, withIntermediateDirectories: false)
-            } catch {
-                throw InputError(path: out, message: "cannot create the run folder: \(error.localizedDescription) (does its parent folder exist?)")
-            }
-        }
-        try AtomicFile.write(written, to: settingsPath)
-    }
-
-    static func settingsYAML(_ settings: SearchSettings, dataset: String) -> String {
-        var lines = ["# tessera \(TesseraVersion.string) search: the effective settings of this run", "# dataset: \(dataset)"]
-        if case .map(let members) = settings.settingsValue {
-            for member in members { lines += member.value.yamlLines(key: member.key) }
-        }
-        return lines.joined(separator: "\n") + "\n"
+        let owned = Set([settingsFile, stateFile, logFile, genomeFile, modelConfigFile, "final.json", "reward.svg", "reward.png"])
+        let settingsYAML = settings.yamlDocument(comments: ["tessera \(TesseraVersion.string) search: the effective settings of this run",
+                                                            "dataset: \(inputs.dataset)"])
+        try RunFolder(inputs.output, holds: "search").prepare(
+            settings: settingsYAML, resume: inputs.resume, overwrite: inputs.overwrite, ignoring: ["epochs", "threads"],
+            owned: owned.contains, leftovers: { _ in [inputs.output] })
     }
 
     static func save(_ path: String, state: SearchState, network: AutoSegNetSuperNetwork, controller: Controller, sgd: SGD, adam: Adam) throws {
@@ -413,7 +357,7 @@ public enum SearchRun {
         for (name, t) in controller.stateDictionary() { tensors["controller." + name] = t }
         for (name, t) in sgd.state(names: network.namedParameters) { tensors["sgd." + name] = t }
         for (name, t) in adam.state(names: controller.namedParameters) { tensors["adam." + name] = t }
-        let data = try Safetensors.encode(.init(tensors: tensors, metadata: ["search_state": try jsonString(state)]))
+        let data = try Safetensors.encode(.init(tensors: tensors, metadata: ["search_state": try jsonText(state)]))
         try AtomicFile.write(data, to: path)
     }
 
@@ -444,28 +388,13 @@ public enum SearchRun {
         }
     }
 
-    static func appendRecord(_ record: SearchEpochRecord, to output: String) throws {
-        let path = output + "/" + logFile
-        let existing = FileManager.default.contents(atPath: path) ?? Data()
-        try AtomicFile.write(existing + Data((try jsonString(record) + "\n").utf8), to: path)
-    }
-
     /// The records of `search.jsonl`, in order.
     public static func readLog(_ output: String) throws -> [SearchEpochRecord] {
-        let path = output + "/" + logFile
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated().map { i, line in
-            do { return try decoder.decode(SearchEpochRecord.self, from: Data(line.utf8)) } catch {
-                throw InputError(path: path, message: "line \(i + 1) is not a search record; remove the line or start again with --overwrite")
-            }
-        }
+        try JSONLines.read(SearchEpochRecord.self, from: output + "/" + logFile, what: "a search record")
     }
 
     static func truncateLog(_ output: String, after epoch: Int) throws {
-        let kept = try readLog(output).filter { $0.epoch <= epoch }
-        try AtomicFile.write(Data(try kept.map { try jsonString($0) + "\n" }.joined().utf8), to: output + "/" + logFile)
+        try JSONLines.write(try readLog(output).filter { $0.epoch <= epoch }, to: output + "/" + logFile)
     }
 
     static func chartFiles(_ output: String) -> [String] { [output + "/reward.svg", output + "/reward.png"] }
@@ -580,12 +509,4 @@ public enum SearchRun {
     static func trainCommand(inputs: SearchInputs) -> String {
         "tessera train \(inputs.dataset) --model autosegnet --model-config \(inputs.output)/\(modelConfigFile) --out RUN"
     }
-}
-
-/// Compact JSON with sorted keys (NaN written as "nan").
-func jsonString<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

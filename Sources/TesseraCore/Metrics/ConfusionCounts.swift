@@ -1,3 +1,5 @@
+import TesseraTensor
+
 /// Pixel counts of one class in one image (or pooled over several): true and false positives and
 /// negatives.
 public struct ConfusionCounts: Sendable, Equatable, Codable {
@@ -104,6 +106,43 @@ public enum EmptyPolicy: String, Sendable, CaseIterable, Codable, SettingsScalar
         case .nan, .skip: .nan
         case .one: 1
         case .zero: 0
+        }
+    }
+}
+
+extension ConfusionCounts {
+    /// Per-class counts of item `item` of a batch of network outputs `p` (`N×K×H×W`) against its
+    /// labels (`N×1×H×W`, class indices): with one output channel, the foreground count of the
+    /// probability above `threshold` (one element); with K, the arg-max's counts for every class
+    /// (K elements, background first).
+    public static func of(_ p: Tensor, _ labels: Tensor, item: Int, threshold: Double) -> [ConfusionCounts] {
+        let (k, plane) = (p.shape[1], p.shape[2] * p.shape[3])
+        let truth = labels.scalars[item * plane..<(item + 1) * plane]
+        if k == 1 {
+            var c = ConfusionCounts()
+            let threshold = Float(threshold)
+            for (i, t) in truth.enumerated() {
+                switch (p.scalars[item * plane + i] > threshold, t >= 0.5) {
+                case (true, true): c.tp += 1
+                case (true, false): c.fp += 1
+                case (false, true): c.fn += 1
+                case (false, false): c.tn += 1
+                }
+            }
+            return [c]
+        }
+        var matrix = [[UInt64]](repeating: [UInt64](repeating: 0, count: k), count: k)
+        for (i, t) in truth.enumerated() {
+            var best = 0
+            for c in 1..<k where p.scalars[(item * k + c) * plane + i] > p.scalars[(item * k + best) * plane + i] { best = c }
+            matrix[min(Int(t), k - 1)][best] += 1
+        }
+        let total = UInt64(plane)
+        return (0..<k).map { c in
+            let tp = matrix[c][c]
+            let fn = matrix[c].reduce(0, +) - tp
+            let fp = (0..<k).reduce(UInt64(0)) { $0 + matrix[$1][c] } - tp
+            return ConfusionCounts(tp: tp, fp: fp, fn: fn, tn: total - tp - fp - fn)
         }
     }
 }

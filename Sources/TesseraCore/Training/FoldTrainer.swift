@@ -251,7 +251,7 @@ struct FoldTrainer {
             lossSum += Double(plan.loss(Variable(p), batch.labels).value.scalars[0]) * Double(batch.rows.count)
             for (i, row) in batch.rows.enumerated() {
                 pairs.append(PairEvaluation(name: row.file, predictionPath: row.file, truthPath: row.mask ?? "", predictionKind: "validation tile",
-                                            classCounts: confusion(p, batch.labels, item: i), sweep: nil, notes: []))
+                                            classCounts: ConfusionCounts.of(p, batch.labels, item: i, threshold: settings.threshold), sweep: nil, notes: []))
             }
             progress.advance(pairs.count / settings.batchSize, nil)
         }
@@ -265,38 +265,6 @@ struct FoldTrainer {
             macro[metric.rawValue] = report.meanOverClasses(macro: metric)
         }
         return Validation(loss: lossSum / Double(rows.count), micro: micro, macro: macro)
-    }
-
-    /// Per-class counts of one tile: thresholded probability (binary) or arg-max (label masks).
-    func confusion(_ p: Tensor, _ labels: Tensor, item: Int) -> [ConfusionCounts] {
-        let (k, plane) = (p.shape[1], p.shape[2] * p.shape[3])
-        let truth = labels.scalars[item * plane..<(item + 1) * plane]
-        if k == 1 {
-            var c = ConfusionCounts()
-            let threshold = Float(settings.threshold)
-            for (i, t) in truth.enumerated() {
-                switch (p.scalars[item * plane + i] > threshold, t >= 0.5) {
-                case (true, true): c.tp += 1
-                case (true, false): c.fp += 1
-                case (false, true): c.fn += 1
-                case (false, false): c.tn += 1
-                }
-            }
-            return [c]
-        }
-        var matrix = [[UInt64]](repeating: [UInt64](repeating: 0, count: k), count: k)
-        for (i, t) in truth.enumerated() {
-            var best = 0
-            for c in 1..<k where p.scalars[(item * k + c) * plane + i] > p.scalars[(item * k + best) * plane + i] { best = c }
-            matrix[min(Int(t), k - 1)][best] += 1
-        }
-        let total = UInt64(plane)
-        return (0..<k).map { c in
-            let tp = matrix[c][c]
-            let fn = matrix[c].reduce(0, +) - tp
-            let fp = (0..<k).reduce(UInt64(0)) { $0 + matrix[$1][c] } - tp
-            return ConfusionCounts(tp: tp, fp: fp, fn: fn, tn: total - tp - fp - fn)
-        }
     }
 
     // MARK: The monitored value
@@ -318,17 +286,12 @@ struct FoldTrainer {
     // MARK: Files
 
     func appendRecord(_ record: EpochRecord) throws {
-        let path = folder + "/metrics.jsonl"
-        let line = try jsonText(record) + "\n"
-        let existing = FileManager.default.contents(atPath: path) ?? Data()
-        try AtomicFile.write(existing + Data(line.utf8), to: path)
+        try JSONLines.append(record, to: folder + "/metrics.jsonl")
     }
 
     /// Drops the records of epochs after `epoch` (written by a run killed before its checkpoint).
     func truncateRecords(after epoch: Int) throws {
-        let kept = try TrainRun.readRecords(folder).filter { $0.epoch <= epoch }
-        let text = try kept.map { try jsonText($0) + "\n" }.joined()
-        try AtomicFile.write(Data(text.utf8), to: folder + "/metrics.jsonl")
+        try JSONLines.write(try TrainRun.readRecords(folder).filter { $0.epoch <= epoch }, to: folder + "/metrics.jsonl")
     }
 
     func writeCurves() throws {
@@ -352,7 +315,7 @@ struct FoldTrainer {
 }
 
 /// Compact JSON with sorted keys.
-func jsonText<T: Encodable>(_ value: T) throws -> String {
+public func jsonText<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -78,7 +78,7 @@ public struct TrainingError: Error, CustomStringConvertible, Sendable {
 
 /// The `train` pipeline: a prepared dataset in, checkpoints that `segment` can use out.
 public enum TrainRun {
-    public static let settingsFile = "settings.yaml"
+    public static let settingsFile = RunFolder.settingsFile
 
     public static func run(settings: TrainSettings, inputs: TrainInputs, registry: ModelRegistry,
                            progress: ProgressSink = .silent) throws -> TrainReport {
@@ -144,79 +144,21 @@ public enum TrainRun {
     /// Creates the run folder, or checks that an existing one may be used: `--resume` needs the
     /// same settings (`epochs` may grow), `--overwrite` starts again.
     static func prepareOutput(settings: TrainSettings, plan: TrainingPlan, inputs: TrainInputs) throws {
-        let fm = FileManager.default
         let out = inputs.output
-        let settingsPath = out + "/" + settingsFile
-        let written = plan.settingsYAML(dataset: inputs.dataset)
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: out, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw InputError(path: out, message: "exists and is not a folder") }
-            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
-            if !contents.isEmpty {
-                if inputs.resume {
-                    guard let previous = fm.contents(atPath: settingsPath).map({ String(decoding: $0, as: UTF8.self) }) else {
-                        throw InputError(path: out, message: "holds no training run to resume (\(settingsFile) is missing); use --overwrite to start again")
-                    }
-                    // The folds of one run may train at once on a cluster: each clears its own folder only.
-                    if let only = inputs.onlyFold {
-                        AtomicFile.removeLeftovers(in: out + "/fold-\(only)")
-                    } else {
-                        AtomicFile.removeLeftovers(in: out)
-                        for item in contents where item.hasPrefix("fold-") || item == "full" { AtomicFile.removeLeftovers(in: out + "/" + item) }
-                    }
-                    let differences = settingsDifferences(previous, written, ignoring: ["epochs"])
-                    guard differences.isEmpty else {
-                        throw InputError(path: settingsPath, message: "the run was started with other settings: "
-                            + differences.joined(separator: "; ") + "; resume with the same ones, or use --overwrite")
-                    }
-                } else if inputs.overwrite {
-                    for item in contents where item.hasPrefix("fold-") || item == "full" || ["settings.yaml", "curves.svg", "curves.png", "samples.png", "summary.csv", "summary.json"].contains(item) {
-                        try? fm.removeItem(atPath: out + "/" + item)
-                    }
-                } else {
-                    throw InputError(path: out, message: "already holds a training run; pass --resume to continue it, or --overwrite to start again")
-                }
-            }
-        } else {
-            do {
-                try fm.createDirectory(atPath: out, withIntermediateDirectories: false)
-            } catch where !fm.fileExists(atPath: out) {
-                throw InputError(path: out, message: "cannot create the run folder: \(error.localizedDescription) (does its parent folder exist?)")
-            } catch {
-                // Another fold's task made it first.
-            }
-        }
-        try AtomicFile.write(written, to: settingsPath)
-    }
-
-    /// `key: old → new` for every line that differs between two settings files.
-    public static func settingsDifferences(_ old: String, _ new: String, ignoring: Set<String>) -> [String] {
-        func lines(_ text: String) -> [String: String] {
-            var out: [String: String] = [:]
-            for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix(" ") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                out[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-            return out
-        }
-        let (a, b) = (lines(old), lines(new))
-        return Set(a.keys).union(b.keys).subtracting(ignoring).sorted().compactMap { key in
-            a[key] == b[key] ? nil : "\(key): \(a[key] ?? "(unset)") → \(b[key] ?? "(unset)")"
-        }
+        let owned = Set([settingsFile, "curves.svg", "curves.png", "samples.png", "summary.csv", "summary.json"])
+        try RunFolder(out, holds: "training run").prepare(
+            settings: plan.settingsYAML(dataset: inputs.dataset), resume: inputs.resume, overwrite: inputs.overwrite, ignoring: ["epochs"],
+            owned: { $0.hasPrefix("fold-") || $0 == "full" || owned.contains($0) },
+            leftovers: { contents in
+                // The folds of one run may train at once on a cluster: each clears its own folder only.
+                if let only = inputs.onlyFold { return [out + "/fold-\(only)"] }
+                return [out] + contents.filter { $0.hasPrefix("fold-") || $0 == "full" }.map { out + "/" + $0 }
+            })
     }
 
     /// The epochs recorded in `folder/metrics.jsonl`.
     public static func readRecords(_ folder: String) throws -> [EpochRecord] {
-        guard let data = FileManager.default.contents(atPath: folder + "/metrics.jsonl") else { return [] }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
-            do {
-                return try decoder.decode(EpochRecord.self, from: Data(line.utf8))
-            } catch {
-                throw InputError(path: folder + "/metrics.jsonl", message: "a line is not an epoch record: \(line.prefix(80))")
-            }
-        }
+        try JSONLines.read(EpochRecord.self, from: folder + "/metrics.jsonl", what: "an epoch record")
     }
 }
 
@@ -311,12 +253,8 @@ struct TrainingPlan: @unchecked Sendable {
 
     /// `RUN/settings.yaml`: the effective settings, replayable with `tessera train --config`.
     func settingsYAML(dataset path: String) -> String {
-        var lines = ["# tessera \(TesseraVersion.string) train: the effective settings of this run",
-                     "# dataset: \(path)", "# model configuration: \(configuration)"]
-        if case .map(let members) = settings.settingsValue {
-            for member in members { lines += member.value.yamlLines(key: member.key) }
-        }
-        return lines.joined(separator: "\n") + "\n"
+        settings.yamlDocument(comments: ["tessera \(TesseraVersion.string) train: the effective settings of this run",
+                                         "dataset: \(path)", "model configuration: \(configuration)"])
     }
 
     /// The description checkpoints carry.

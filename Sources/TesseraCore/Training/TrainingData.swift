@@ -65,8 +65,9 @@ public struct TrainingData: Sendable {
     }
 
     /// Reads one tile and its mask; with online augmentation on (and `epoch` given), warps both
-    /// by parameters drawn for this tile and epoch.
-    public func sample(_ row: ManifestRow, epoch: Int?) throws -> (input: Tensor, labels: Tensor) {
+    /// by parameters drawn for this tile and epoch; with `size`, resizes both to `size`×`size`
+    /// (Lanczos for the tile, nearest neighbour for the mask: the architecture search's tiles).
+    public func sample(_ row: ManifestRow, epoch: Int?, size: Int? = nil) throws -> (input: Tensor, labels: Tensor) {
         var image = try Image.load(dataset.file(row.file))
         guard let maskFile = row.mask else { throw InputError(path: dataset.file(row.file), message: "has no mask in the manifest") }
         var mask = try Image.load(dataset.file(maskFile))
@@ -80,6 +81,10 @@ public struct TrainingData: Sendable {
             let warped = try augmentation.apply(parameters, image: image, mask: mask, background: background)
             image = warped.image
             mask = warped.mask ?? mask
+        }
+        if let size {
+            image = try image.resized(width: size, height: size)
+            mask = try mask.resized(width: size, height: size, nearest: true)
         }
         let input = try image.tensor(channels: dataset.bands)
         let scale = Float(dataset.settings.maskScale)
@@ -106,7 +111,7 @@ public struct TrainingData: Sendable {
 }
 
 /// `1×…` tensors of one shape stacked along the first axis.
-func stacked(_ tensors: [Tensor]) -> Tensor {
+public func stacked(_ tensors: [Tensor]) -> Tensor {
     guard let first = tensors.first else { return Tensor(shape: [0]) }
     var scalars: [Float] = []
     scalars.reserveCapacity(first.count * tensors.count)
