@@ -34,3 +34,14 @@ make_venv() {
 machine() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 }
+
+mri_dataset() {
+    # $1: a work folder. Extracts the brain-MRI slices (bench/data/extract.sh), prints their source
+    # and licence, and prepares them in $1/mri as bench/train.sh and bench/search.sh use them:
+    # whole slices zero-padded to a multiple of 16 (181×217 → 192×224), 5 folds by slice, seed 0.
+    "$bench/data/extract.sh" "$1/raw" mri
+    local source_md="$1/raw/mri/SOURCE.md"
+    echo "data: $(head -1 "$source_md" | sed 's/^# *//'); $(awk '/^- Licence/{on=1} on&&/^$/{exit} on' "$source_md" | tr -s ' \n' ' ' | sed 's/^- //')"
+    "$tessera" prepare "$1/raw/mri/images" --masks "$1/raw/mri/masks" --out "$1/mri" \
+        --pad multiple:16 --tile-size 0 --folds 5 --seed 0 --overwrite -q
+}

@@ -25,11 +25,7 @@ echo "tessera $("$tessera" --version)"
 
 data="$work/search"
 mkdir -p "$data/runs"
-"$bench/data/extract.sh" "$data/raw" mri
-source_md="$data/raw/mri/SOURCE.md"
-echo "data: $(head -1 "$source_md" | sed 's/^# *//'); $(awk '/^- Licence/{on=1} on&&/^$/{exit} on' "$source_md" | tr -s ' \n' ' ' | sed 's/^- //')"
-"$tessera" prepare "$data/raw/mri/images" --masks "$data/raw/mri/masks" --out "$data/mri" \
-    --pad multiple:16 --tile-size 0 --folds 5 --seed 0 --overwrite -q
+mri_dataset "$data"
 
 echo "== search: $search_epochs epochs at 64×64, $threads threads"
 start=$(date +%s)

@@ -28,11 +28,7 @@ echo "tessera $("$tessera" --version), torch $("$py" -c 'import torch; print(tor
 # The data: extracted, then prepared as whole padded slices.
 data="$work/train"
 mkdir -p "$data/runs"
-"$bench/data/extract.sh" "$data/raw" mri
-source_md="$data/raw/mri/SOURCE.md"
-echo "data: $(head -1 "$source_md" | sed 's/^# *//'); $(awk '/^- Licence/{on=1} on&&/^$/{exit} on' "$source_md" | tr -s ' \n' ' ' | sed 's/^- //')"
-"$tessera" prepare "$data/raw/mri/images" --masks "$data/raw/mri/masks" --out "$data/mri" \
-    --pad multiple:16 --tile-size 0 --folds 5 --seed 0 --overwrite -q
+mri_dataset "$data"
 "$py" - "$data/mri" <<'EOF'
 import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1] + "/manifest.csv")))
