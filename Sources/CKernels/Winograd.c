@@ -1,31 +1,67 @@
-// Winograd F(2×2, 3×3) tile transforms (see CKernels.h). The scalar code is the reference; the
-// AVX2 code does the same operations in the same order on 8 tiles at once (a run of 8 tiles in
-// one tile row reads 18 consecutive columns: even and odd columns are the patches' columns 0/2
-// and 1/3), so both give identical results.
+// Winograd F(4×4, 3×3) tile transforms (see CKernels.h), with the interpolation points 0, ±1,
+// ±2 and ∞ of Lavin & Gray (2016). The scalar code is the reference; the AVX2 code does the same
+// operations in the same order on 8 tiles at once, so both give identical results (no
+// contraction into fused multiply-adds on either side).
+//
+// A run of 8 tiles in one tile row reads 34 consecutive columns of each of the 6 patch rows. Four
+// 8-float loads hold the columns 0–3 of the 8 tiles, and a 4×4 transpose within each 128-bit lane
+// turns them into one vector per column; four loads 4 columns further hold the columns 4–5. The
+// transpose leaves the tiles in the order 0 2 4 6 1 3 5 7 within the vector, so the run's 8
+// transformed tiles are stored in that order. The output transform reads them back in that order
+// and the same transpose puts each tile's 4 columns back in place.
 #include "CKernels.h"
 #include "common.h"
 
 #include <immintrin.h>
+#include <string.h>
 
+#pragma STDC FP_CONTRACT OFF
+
+// Bᵀ applied to 6 values (a patch column or row).
+#define INPUT_1D(d0, d1, d2, d3, d4, d5, e0, e1, e2, e3, e4, e5, ADD, SUB, MUL, FOUR, FIVE, TWO) \
+    do {                                                                                           \
+        const TYPE a_ = SUB(d4, MUL(FOUR, d2)), b_ = SUB(d3, MUL(FOUR, d1));                       \
+        const TYPE c_ = SUB(d4, d2), t_ = MUL(TWO, SUB(d3, d1));                                   \
+        e0 = SUB(ADD(MUL(FOUR, d0), d4), MUL(FIVE, d2));                                           \
+        e1 = ADD(a_, b_);                                                                          \
+        e2 = SUB(a_, b_);                                                                          \
+        e3 = ADD(c_, t_);                                                                          \
+        e4 = SUB(c_, t_);                                                                          \
+        e5 = SUB(ADD(MUL(FOUR, d1), d5), MUL(FIVE, d3));                                           \
+    } while (0)
+
+// Aᵀ applied to 6 values.
+#define OUTPUT_1D(m0, m1, m2, m3, m4, m5, s0, s1, s2, s3, ADD, SUB, MUL, TWO, FOUR, EIGHT) \
+    do {                                                                                  \
+        const TYPE p_ = ADD(m1, m2), q_ = SUB(m1, m2), r_ = ADD(m3, m4), u_ = SUB(m3, m4); \
+        s0 = ADD(ADD(m0, p_), r_);                                                        \
+        s1 = ADD(q_, MUL(TWO, u_));                                                       \
+        s2 = ADD(p_, MUL(FOUR, r_));                                                      \
+        s3 = ADD(ADD(q_, MUL(EIGHT, u_)), m5);                                            \
+    } while (0)
+
+#define S_ADD(a, b) ((a) + (b))
+#define S_SUB(a, b) ((a) - (b))
+#define S_MUL(a, b) ((a) * (b))
+
+#define TYPE float
 static void input_tile(const float *plane, int h, int w, int ty, int tx, float *v, size_t stride) {
-    float d[16] = {0};
-    const int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
-    for (int i = 0; i < 4; i++) {
+    float d[6][6] = {{0}};
+    const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
+    for (int i = 0; i < 6; i++) {
         if (y0 + i < 0 || y0 + i >= h) continue;
-        for (int j = 0; j < 4; j++)
-            if (x0 + j >= 0 && x0 + j < w) d[4 * i + j] = plane[(size_t)(y0 + i) * w + x0 + j];
+        for (int j = 0; j < 6; j++)
+            if (x0 + j >= 0 && x0 + j < w) d[i][j] = plane[(size_t)(y0 + i) * w + x0 + j];
     }
-    float e[16];
-    for (int j = 0; j < 4; j++) {
-        const float a0 = d[j], a1 = d[4 + j], a2 = d[8 + j], a3 = d[12 + j];
-        e[j] = a0 - a2; e[4 + j] = a1 + a2; e[8 + j] = a2 - a1; e[12 + j] = a1 - a3;
-    }
-    for (int i = 0; i < 4; i++) {
-        const float a0 = e[4 * i], a1 = e[4 * i + 1], a2 = e[4 * i + 2], a3 = e[4 * i + 3];
-        v[(4 * i) * stride] = a0 - a2;
-        v[(4 * i + 1) * stride] = a1 + a2;
-        v[(4 * i + 2) * stride] = a2 - a1;
-        v[(4 * i + 3) * stride] = a1 - a3;
+    float e[6][6];
+    for (int j = 0; j < 6; j++)
+        INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
+                 e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], S_ADD, S_SUB, S_MUL, 4.0f, 5.0f, 2.0f);
+    for (int i = 0; i < 6; i++) {
+        float r[6];
+        INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],
+                 r[0], r[1], r[2], r[3], r[4], r[5], S_ADD, S_SUB, S_MUL, 4.0f, 5.0f, 2.0f);
+        for (int j = 0; j < 6; j++) v[(6 * i + j) * stride] = r[j];
     }
 }
 
@@ -35,101 +71,122 @@ static inline float epilogue(float y, float bias, int relu) {
 }
 
 static void output_tile(const float *m, size_t stride, int ty, int tx, float *plane, int h, int w, float bias, int relu) {
-    float s[8];
-    for (int j = 0; j < 4; j++) {
-        const float m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
-        s[j] = m0 + m1 + m2;
-        s[4 + j] = m1 - m2 - m3;
-    }
-    const int oy = 2 * ty, ox = 2 * tx;
-    for (int i = 0; i < 2; i++) {
-        if (oy + i >= h) continue;
+    float s[4][6];
+    for (int j = 0; j < 6; j++)
+        OUTPUT_1D(m[j * stride], m[(6 + j) * stride], m[(12 + j) * stride], m[(18 + j) * stride], m[(24 + j) * stride],
+                  m[(30 + j) * stride], s[0][j], s[1][j], s[2][j], s[3][j], S_ADD, S_SUB, S_MUL, 2.0f, 4.0f, 8.0f);
+    const int oy = 4 * ty, ox = 4 * tx;
+    for (int i = 0; i < 4; i++) {
+        if (oy + i >= h) break;
+        float r[4];
+        OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],
+                  S_ADD, S_SUB, S_MUL, 2.0f, 4.0f, 8.0f);
         float *row = plane + (size_t)(oy + i) * w + ox;
-        const float a0 = s[4 * i], a1 = s[4 * i + 1], a2 = s[4 * i + 2], a3 = s[4 * i + 3];
-        row[0] = epilogue(a0 + a1 + a2, bias, relu);
-        if (ox + 1 < w) row[1] = epilogue(a1 - a2 - a3, bias, relu);
+        for (int j = 0; j < 4 && ox + j < w; j++) row[j] = epilogue(r[j], bias, relu);
     }
 }
+#undef TYPE
 
-// Evens and odds of 16 consecutive floats, each in order.
+#define TYPE __m256
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+
+// The 4×4 transpose within each 128-bit lane: r[j] lane L element k = a[k] lane L element j.
 __attribute__((target("avx2")))
-static inline void deinterleave(__m256 a, __m256 b, __m256 *even, __m256 *odd) {
-    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+static inline void transpose_lanes(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 r[4]) {
+    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    r[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    r[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    r[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
 }
 
-// 8 tiles whose 4 × 18 input patch starts at `p` (rows `pitch` floats apart).
+// 8 tiles whose 6 × 36 input patch starts at `patch` (rows `pitch` floats apart; columns 34 and
+// 35 are read but unused).
 __attribute__((target("avx2")))
 static void input_run8(const float *patch, size_t pitch, float *v, size_t stride) {
-    __m256 d[4][4];
-    for (int i = 0; i < 4; i++) {
+    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+    __m256 d[6][6];
+    for (int i = 0; i < 6; i++) {
         const float *p = patch + i * pitch;
-        deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), &d[i][0], &d[i][1]);
-        deinterleave(_mm256_loadu_ps(p + 2), _mm256_loadu_ps(p + 10), &d[i][2], &d[i][3]);
+        __m256 lo[4], hi[4];
+        transpose_lanes(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24), lo);
+        transpose_lanes(_mm256_loadu_ps(p + 4), _mm256_loadu_ps(p + 12), _mm256_loadu_ps(p + 20), _mm256_loadu_ps(p + 28), hi);
+        d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1];
     }
-    __m256 e[4][4];
-    for (int j = 0; j < 4; j++) {
-        e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
-        e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
-        e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
-        e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(v + (4 * i) * stride, _mm256_sub_ps(e[i][0], e[i][2]));
-        _mm256_storeu_ps(v + (4 * i + 1) * stride, _mm256_add_ps(e[i][1], e[i][2]));
-        _mm256_storeu_ps(v + (4 * i + 2) * stride, _mm256_sub_ps(e[i][2], e[i][1]));
-        _mm256_storeu_ps(v + (4 * i + 3) * stride, _mm256_sub_ps(e[i][1], e[i][3]));
+    __m256 e[6][6];
+    for (int j = 0; j < 6; j++)
+        INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
+                 e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], V_ADD, V_SUB, V_MUL, four, five, two);
+    for (int i = 0; i < 6; i++) {
+        __m256 r[6];
+        INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],
+                 r[0], r[1], r[2], r[3], r[4], r[5], V_ADD, V_SUB, V_MUL, four, five, two);
+        for (int j = 0; j < 6; j++) _mm256_storeu_ps(v + (6 * i + j) * stride, r[j]);
     }
 }
 
+// The 4 × 32 outputs of a run of 8 tiles, rows `pitch` floats apart, for `rows` rows.
 __attribute__((target("avx2")))
-static void output_run8(const float *m, size_t stride, int ty, int tx, float *plane, int w, float bias, int relu) {
+static void output_run8(const float *m, size_t stride, float *out, size_t pitch, int rows, float bias, int relu) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
     const __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
-    __m256 s[2][4];
-    for (int j = 0; j < 4; j++) {
-        const __m256 m0 = _mm256_loadu_ps(m + j * stride), m1 = _mm256_loadu_ps(m + (4 + j) * stride);
-        const __m256 m2 = _mm256_loadu_ps(m + (8 + j) * stride), m3 = _mm256_loadu_ps(m + (12 + j) * stride);
-        s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-    }
-    for (int i = 0; i < 2; i++) {
-        __m256 left = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
-        __m256 right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
-        if (relu) {
+    __m256 s[4][6];
+    for (int j = 0; j < 6; j++)
+        OUTPUT_1D(_mm256_loadu_ps(m + j * stride), _mm256_loadu_ps(m + (6 + j) * stride), _mm256_loadu_ps(m + (12 + j) * stride),
+                  _mm256_loadu_ps(m + (18 + j) * stride), _mm256_loadu_ps(m + (24 + j) * stride), _mm256_loadu_ps(m + (30 + j) * stride),
+                  s[0][j], s[1][j], s[2][j], s[3][j], V_ADD, V_SUB, V_MUL, two, four, eight);
+    for (int i = 0; i < rows; i++) {
+        __m256 r[4];
+        OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],
+                  V_ADD, V_SUB, V_MUL, two, four, eight);
+        for (int j = 0; j < 4; j++) {
+            r[j] = _mm256_add_ps(r[j], b);
             // max(v, 0) returns 0 for v = -0 and NaN for NaN, as the scalar v > 0 ? v : 0 does not:
-            // both give 0 there, and -0 + 0 = 0 after the bias anyway.
-            left = _mm256_and_ps(left, _mm256_cmp_ps(left, zero, _CMP_GT_OQ));
-            right = _mm256_and_ps(right, _mm256_cmp_ps(right, zero, _CMP_GT_OQ));
+            // masking keeps v where v > 0 and gives +0 elsewhere, as the scalar code does.
+            if (relu) r[j] = _mm256_and_ps(r[j], _mm256_cmp_ps(r[j], zero, _CMP_GT_OQ));
         }
-        const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
-        float *row = plane + (size_t)(2 * ty + i) * w + 2 * tx;
-        _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
-        _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 q[4];
+        transpose_lanes(r[0], r[1], r[2], r[3], q);
+        // q[k]: the 4 columns of tile 2k (low lane) and tile 2k + 1 (high lane).
+        float *row = out + (size_t)i * pitch;
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(row + 8 * k, q[k]);
     }
+}
+#undef TYPE
+
+// Set by tests to run the portable code on a CPU with AVX2 (both give the same results).
+static int portable_only = 0;
+void tsr_winograd_portable(int on) { portable_only = on; }
+static inline int vector_path(void) { return !portable_only && tsr_cpu_avx2_fma(); }
+
+// Whether tiles t… of the block start a run of 8 that the vector code transforms (both
+// transforms decide alike, so the run's tile order is the same on both sides).
+static inline int is_run(int vector, int count, int t, int tilesW, int tx) {
+    return vector && count - t >= 8 && tilesW - tx >= 8;
 }
 
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
                         float *v, size_t stride) {
-    const int vector = tsr_cpu_avx2_fma();
+    const int vector = vector_path();
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        // 8 tiles in this tile row, all inside the image with their 1-pixel halo.
-        if (vector && count - t >= 8 && tilesW - tx >= 8) {
-            const int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
-            if (y0 >= 0 && x0 >= 0 && y0 + 3 <= h - 1 && x0 + 17 <= w - 1) {
+        if (is_run(vector, count, t, tilesW, tx)) {
+            const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
+            if (y0 >= 0 && x0 >= 0 && y0 + 5 <= h - 1 && x0 + 35 <= w - 1) {
                 input_run8(plane + (size_t)y0 * w + x0, (size_t)w, v + t, stride);
             } else {
                 // At the image's edge: the patch with its zero padding, copied out first.
-                float patch[4][18] = {{0}};
-                for (int i = 0; i < 4; i++) {
-                    if (y0 + i < 0 || y0 + i >= h) continue;
-                    for (int j = 0; j < 18; j++)
-                        if (x0 + j >= 0 && x0 + j < w) patch[i][j] = plane[(size_t)(y0 + i) * w + x0 + j];
+                float patch[6][36] = {{0}};
+                const int lo = x0 < 0 ? -x0 : 0, hi = w - x0 < 34 ? w - x0 : 34;
+                for (int i = 0; i < 6; i++) {
+                    if (y0 + i < 0 || y0 + i >= h || hi <= lo) continue;
+                    memcpy(&patch[i][lo], plane + (size_t)(y0 + i) * w + x0 + lo, (size_t)(hi - lo) * sizeof(float));
                 }
-                input_run8(&patch[0][0], 18, v + t, stride);
+                input_run8(&patch[0][0], 36, v + t, stride);
             }
             t += 8;
         } else {
@@ -141,16 +198,83 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
 
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
                          float *plane, int h, int w, float bias, int relu) {
-    const int vector = tsr_cpu_avx2_fma();
+    const int vector = vector_path();
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        if (vector && count - t >= 8 && tilesW - tx >= 8 && 2 * ty + 1 <= h - 1 && 2 * tx + 15 <= w - 1) {
-            output_run8(m + t, stride, ty, tx, plane, w, bias, relu);
+        if (is_run(vector, count, t, tilesW, tx)) {
+            const int oy = 4 * ty, ox = 4 * tx;
+            const int rows = h - oy < 4 ? h - oy : 4;
+            if (ox + 31 <= w - 1) {
+                output_run8(m + t, stride, plane + (size_t)oy * w + ox, (size_t)w, rows, bias, relu);
+            } else {
+                // At the right edge: the run's 4 × 32 outputs, then the columns inside the image.
+                float out[4][32];
+                output_run8(m + t, stride, &out[0][0], 32, rows, bias, relu);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; ox + j < w; j++) plane[(size_t)(oy + i) * w + ox + j] = out[i][j];
+            }
             t += 8;
         } else {
             output_tile(m + t, stride, ty, tx, plane, h, w, bias, relu);
             t += 1;
         }
     }
+}
+
+// G applied to 3 values (a kernel column or row): the rows of G are (1/4, 0, 0),
+// −(1, 1, 1)/6, −(1, −1, 1)/6, (1/24, 1/12, 1/6), (1/24, −1/12, 1/6), (0, 0, 1).
+#define WEIGHT_1D(k0, k1, k2, r0, r1, r2, r3, r4, r5, ADD, SUB, MUL, QUARTER, MSIXTH, C24, C12, C6) \
+    do {                                                                                          \
+        const TYPE s_ = ADD(k0, k2), a_ = ADD(MUL(C24, k0), MUL(C6, k2)), b_ = MUL(C12, k1);       \
+        r0 = MUL(QUARTER, k0);                                                                    \
+        r1 = MUL(MSIXTH, ADD(s_, k1));                                                            \
+        r2 = MUL(MSIXTH, SUB(s_, k1));                                                            \
+        r3 = ADD(a_, b_);                                                                         \
+        r4 = SUB(a_, b_);                                                                         \
+        r5 = k2;                                                                                  \
+    } while (0)
+
+#define TYPE float
+static void weights_pair(const float *k, size_t pairs, float *u) {
+    float t[6][3];
+    for (int j = 0; j < 3; j++)
+        WEIGHT_1D(k[j], k[3 + j], k[6 + j], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j],
+                  S_ADD, S_SUB, S_MUL, 0.25f, -1.0f / 6, 1.0f / 24, 1.0f / 12, 1.0f / 6);
+    for (int i = 0; i < 6; i++) {
+        float r[6];
+        WEIGHT_1D(t[i][0], t[i][1], t[i][2], r[0], r[1], r[2], r[3], r[4], r[5],
+                  S_ADD, S_SUB, S_MUL, 0.25f, -1.0f / 6, 1.0f / 24, 1.0f / 12, 1.0f / 6);
+        for (int j = 0; j < 6; j++) u[(size_t)(6 * i + j) * pairs] = r[j];
+    }
+}
+#undef TYPE
+
+#define TYPE __m256
+__attribute__((target("avx2")))
+static void weights_run8(const float *k, size_t pairs, float *u) {
+    const __m256i nine = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    const __m256 quarter = _mm256_set1_ps(0.25f), msixth = _mm256_set1_ps(-1.0f / 6);
+    const __m256 c24 = _mm256_set1_ps(1.0f / 24), c12 = _mm256_set1_ps(1.0f / 12), c6 = _mm256_set1_ps(1.0f / 6);
+    __m256 g[9];
+    for (int i = 0; i < 9; i++) g[i] = _mm256_i32gather_ps(k + i, nine, 4);
+    __m256 t[6][3];
+    for (int j = 0; j < 3; j++)
+        WEIGHT_1D(g[j], g[3 + j], g[6 + j], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j],
+                  V_ADD, V_SUB, V_MUL, quarter, msixth, c24, c12, c6);
+    for (int i = 0; i < 6; i++) {
+        __m256 r[6];
+        WEIGHT_1D(t[i][0], t[i][1], t[i][2], r[0], r[1], r[2], r[3], r[4], r[5],
+                  V_ADD, V_SUB, V_MUL, quarter, msixth, c24, c12, c6);
+        for (int j = 0; j < 6; j++) _mm256_storeu_ps(u + (size_t)(6 * i + j) * pairs, r[j]);
+    }
+}
+#undef TYPE
+
+void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u) {
+    const int vector = vector_path();
+    size_t p = first;
+    const size_t end = first + count;
+    for (; vector && p + 8 <= end; p += 8) weights_run8(w + 9 * p, pairs, u + p);
+    for (; p < end; p++) weights_pair(w + 9 * p, pairs, u + p);
 }

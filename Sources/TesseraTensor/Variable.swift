@@ -26,7 +26,9 @@ public final class Variable: @unchecked Sendable {
 
     /// The result of an op: `pullback` maps the gradient of `value` to one gradient per input
     /// (nil where an input needs none). It is kept only when some input requires a gradient.
-    public init(_ value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) -> [Tensor?]) {
+    public init(_ value: Tensor, inputs: [Variable], op: StaticString = #function,
+                pullback: @escaping (Tensor) -> [Tensor?]) {
+        if OpProfile.isOn { OpProfile.lap(op, inputs) }
         self.value = value
         let recording = inputs.contains { $0.requiresGradient }
         self.requiresGradient = recording

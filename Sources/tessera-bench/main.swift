@@ -44,6 +44,31 @@ if let at = arguments.firstIndex(of: "--export") {
     exit(0)
 }
 
+// --profile NAME [--size S]: where a model's forward pass (1×3×S², evaluation mode) spends its
+// time, op by op (OpProfile), summed over the runs after a warm-up; the top 40 lines.
+if let at = arguments.firstIndex(of: "--profile") {
+    let name = arguments[at + 1]
+    let size = arguments.firstIndex(of: "--size").map { Int(arguments[$0 + 1])! } ?? 512
+    let model = try builtInRegistry().entry(named: name).make(seed: 1)
+    let x = Tensor.uniform([1, 3, size, size], limit: 1, seed: 5)
+    _ = try model.predict(x)
+    OpProfile.start()
+    var total = 0.0
+    for _ in 0..<runs {
+        let start = DispatchTime.now().uptimeNanoseconds
+        OpProfile.restartClock()
+        _ = try model.predict(x)
+        total += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+    let laps = OpProfile.stop()
+    print(String(format: "%@ forward 1×%d², %d runs: %.3f s per run; ops below, per run", name, size, runs, total / Double(runs)))
+    for lap in laps.prefix(40) {
+        print(String(format: "%7.2f ms %5.1f%% %4d× %@", lap.seconds * 1000 / Double(runs), 100 * lap.seconds / total,
+                     lap.count / runs, lap.label))
+    }
+    exit(0)
+}
+
 // --count NAME CONFIG.json WIDTH HEIGHT CHANNELS: a model's trainable parameters and the GFLOPs of
 // its convolutions for one image of that size (multiply-accumulates × 2 / 1e9), as JSON.
 if let at = arguments.firstIndex(of: "--count") {
@@ -148,6 +173,11 @@ let shapes: [(String, Int, Int, Int, Int)] = [
     ("half-mr 64→64   k3 @256", 64, 64, 3, 256),
     ("half-mr 128→17  k3 @256", 128, 17, 3, 256), ("half-mr 105→35  k3 @128", 105, 35, 3, 128),
     ("half-mr 35→71   k3 @128", 35, 71, 3, 128), ("half-mr 71→106  k3 @128", 71, 106, 3, 128),
+    // efficientunet++'s nested decoder and final block (decoder widths 32-64-128-256, final 16).
+    ("eff 40→32   k3 @256", 40, 32, 3, 256), ("eff 32→32   k3 @256", 32, 32, 3, 256),
+    ("eff 96→64   k3 @128", 96, 64, 3, 128), ("eff 64→64   k3 @128", 64, 64, 3, 128),
+    ("eff 128→128 k3 @64", 128, 128, 3, 64), ("eff 32→16   k3 @512", 32, 16, 3, 512),
+    ("eff 16→16   k3 @512", 16, 16, 3, 512),
 ]
 // --convs PREFIX: only the convolutions whose label starts with PREFIX, then stop.
 let only = arguments.firstIndex(of: "--convs").map { arguments[$0 + 1] }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TesseraTestSupport
@@ -214,6 +215,30 @@ struct OpGradientTests {
         } } }
         let wrong = mismatches(y, expected)
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum (NaN: never written)")
+    }
+
+    @Test("Winograd's portable and AVX2 transforms (weights, inputs, outputs) give identical results: interior runs of 8, edge runs, single tiles",
+          arguments: [(1, 3, 5, 37, 75), (2, 4, 3, 13, 41), (1, 2, 2, 5, 9)])
+    func winogradPortable(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 91)
+        let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.5, seed: 92)
+        let bias = Tensor.uniform([c.cout], limit: 0.5, seed: 93).scalars
+        func run(portable: Bool) -> [Float] {
+            var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+            tsr_winograd_portable(portable ? 1 : 0)
+            defer { tsr_winograd_portable(0) }
+            x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
+            y.withUnsafeMutableBufferPointer { ys in bias.withUnsafeBufferPointer { bp in
+                Winograd.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, h: c.h, w: c.w,
+                                  bias: bp.baseAddress, relu: true)
+            } } } }
+            return y
+        }
+        let (vector, portable) = (run(portable: false), run(portable: true))
+        #expect(vector == portable, "\(zip(vector, portable).filter { $0 != $1 }.count) elements differ")
+        let expected = directSum(x, w, Tensor(shape: [c.cout], scalars: bias), g: .same(kernel: 3), relu: true)
+        let wrong = mismatches(portable, expected)
+        #expect(wrong == 0, "\(wrong) of \(portable.count) elements differ from the direct sum")
     }
 
     @Test("Winograd's output transform adds the bias and applies the ReLU as the separate pass did, bit for bit (runs of 8 and edge tiles)",

@@ -33,18 +33,29 @@ void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *pa
                           int kh, int kw, int pad, int dilation, float *y, int oh, int ow,
                           int oy0, int rows, const float *bias, int relu, float *scratch);
 
-/// Winograd F(2×2, 3×3) input transform `V = Bᵀ d B` of tiles `first ..< first + count`
-/// (row-major over the `ceil(h/2) × tilesW` tiles) of one `h × w` channel plane, padding 1:
-/// position ξ of tile `first + t` goes to `v[ξ·stride + t]`. Runs of 8 interior tiles use AVX2
-/// when the CPU has it; the arithmetic is the same either way.
+/// Winograd F(4×4, 3×3) input transform `V = Bᵀ d B` of tiles `first ..< first + count`
+/// (row-major over the `ceil(h/4) × tilesW` tiles) of one `h × w` channel plane, padding 1:
+/// position ξ (0…35) of tile `first + t` goes to `v[ξ·stride + t]`. Runs of 8 tiles use AVX2
+/// when the CPU has it, with the arithmetic of the scalar code; a run's 8 tiles are stored in the
+/// order 0 2 4 6 1 3 5 7, which `tsr_winograd_output` undoes (the GEMM between them treats every
+/// tile alike).
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
                         float *v, size_t stride);
 
 /// The output transform `Y = Aᵀ M A` for one output channel: `m[ξ·stride + t]` holds position ξ
-/// of tile `first + t`; the 2×2 results plus `bias` (then, with `relu`, clamped at 0) are
-/// written to the `h × w` plane, clipped at its edge.
+/// of tile `first + t` (as `tsr_winograd_input` ordered them); the 4×4 results plus `bias`
+/// (then, with `relu`, clamped at 0) are written to the `h × w` plane, clipped at its edge.
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
                          float *plane, int h, int w, float bias, int relu);
+
+/// The weight transform `U = G g Gᵀ` of the 3×3 kernels `first ..< first + count` of `w`
+/// (`pairs` kernels of 9 floats, one per output–input channel pair): position ξ (0…35) of kernel
+/// p goes to `u[ξ·pairs + p]`. Runs of 8 kernels use AVX2 with the scalar code's arithmetic.
+void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u);
+
+/// With `on` non-zero, the Winograd transforms take their portable path even on a CPU with AVX2
+/// (for tests: both paths give identical results).
+void tsr_winograd_portable(int on);
 
 /// Depthwise convolution of one channel plane (`h × w`, one `kh × kw` filter, any stride,
 /// padding and dilation) into its output plane (`oh × ow`), with `bias` added and, with `relu`,
