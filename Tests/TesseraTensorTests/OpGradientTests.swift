@@ -160,7 +160,8 @@ struct OpGradientTests {
     @Test("depthwise convolutions (one filter per channel): forward with bias and ReLU equals the direct sum; gradients by finite differences",
           arguments: [(2, 5, 19, 37, 3, ConvolutionGeometry.same(kernel: 3, groups: 5)),
                       (1, 4, 17, 23, 5, ConvolutionGeometry(stride: 2, padding: 2, groups: 4)),
-                      (1, 3, 9, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 3))])
+                      (1, 3, 9, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 3)),
+                      (1, 6, 11, 45, 5, ConvolutionGeometry.same(kernel: 5, groups: 6))])
     func depthwise(c: (n: Int, ch: Int, h: Int, w: Int, k: Int, g: ConvolutionGeometry)) {
         #expect(DepthwiseConvolution.applies(cin: c.ch, cout: c.ch, g: c.g))
         let x = Tensor.uniform([c.n, c.ch, c.h, c.w], limit: 1, seed: 81)

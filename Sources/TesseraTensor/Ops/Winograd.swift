@@ -15,9 +15,11 @@ enum Winograd {
             && cin >= minimumChannels && cout >= minimumChannels
     }
 
-    /// Measured with `tessera-bench --convs` (2 threads, AVX2 transforms): from 32 input and
-    /// output channels up, Winograd runs ahead of the direct or GEMM path, forward and backward.
-    static let minimumChannels = 32
+    /// Measured with `tessera-bench --convs` (2 threads, AVX2 transforms, F(4×4, 3×3)): from 16
+    /// input and output channels up, Winograd runs ahead of the direct path (efficientunet++'s
+    /// 32→16 at 512²: 0.018 against 0.026 s; half-multiresunet's 17→26 at 512²: 0.017 against
+    /// 0.024 s); with 8 channels on either side it falls behind (8→17: 0.008 against 0.006 s).
+    static let minimumChannels = 16
 
     /// `U[ξ][co][ci]` for the 36 positions ξ of the 6×6 transformed kernel (in C, 8 kernels at a
     /// time with AVX2), in chunks of kernels spread over the threads.
