@@ -55,6 +55,30 @@ struct OpGradientTests {
         #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
     }
 
+    @Test("dilated 3×3 convolutions on the Winograd path (polyphase parts): forward with bias and ReLU equals the direct sum, backward is its adjoint",
+          arguments: [(2, 16, 20, 13, 22, 2), (1, 17, 16, 19, 11, 3), (1, 16, 18, 5, 40, 5)])
+    func dilatedWinograd(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int, d: Int)) {
+        let g = ConvolutionGeometry.same(kernel: 3, dilation: c.d)
+        #expect(Winograd.appliesDilated(cin: c.cin, cout: c.cout, kh: 3, kw: 3, g: g))
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 101)
+        let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.3, seed: 102)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 103)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value
+            let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
+            #expect(wrong == 0, "relu \(relu): \(wrong) of \(y.count) elements differ from the direct sum")
+        }
+        let xv = Variable(x, requiresGradient: true)
+        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: g)
+        let r = Tensor.uniform(y.shape, limit: 1, seed: 104)
+        y.backward(r)
+        let probe = Tensor.uniform(x.shape, limit: 1, seed: 105)
+        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: g).value
+        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+    }
+
     struct NarrowCase: CustomTestStringConvertible, Sendable {
         var n, cin, cout, h, w, k, dilation: Int
         var testDescription: String { "\(n)×\(cin)×\(h)×\(w) → \(cout), k\(k) d\(dilation)" }

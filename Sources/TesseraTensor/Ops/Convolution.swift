@@ -269,6 +269,11 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
         Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, bias: epilogue?.bias, relu: epilogue?.relu ?? false)
         return epilogue != nil
     }
+    if Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
+        Winograd.convolveDilated(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, dilation: g.dilation,
+                                 bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        return epilogue != nil
+    }
     if DepthwiseConvolution.applies(cin: cin, cout: cout, g: g) {
         DepthwiseConvolution.convolve(x, weights, y, n: n, channels: cin, h: h, w: w, kh: kh, kw: kw, g: g, oh: oh, ow: ow,
                                       bias: epilogue?.bias, relu: epilogue?.relu ?? false)

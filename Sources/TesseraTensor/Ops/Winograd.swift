@@ -15,6 +15,14 @@ enum Winograd {
             && cin >= minimumChannels && cout >= minimumChannels
     }
 
+    /// Whether a dilated 3×3 convolution takes this path through its polyphase parts (see
+    /// ``convolveDilated(_:_:_:n:cin:cout:h:w:dilation:bias:relu:)``): stride 1, padding equal to
+    /// the dilation (the size is kept), no groups, channels as for the plain path.
+    static func appliesDilated(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
+        kh == 3 && kw == 3 && g.stride == 1 && g.dilation > 1 && g.padding == g.dilation && g.groups == 1
+            && cin >= minimumChannels && cout >= minimumChannels
+    }
+
     /// Measured with `tessera-bench --convs` (2 threads, AVX2 transforms, F(4×4, 3×3)): from 16
     /// input and output channels up, Winograd runs ahead of the direct path (efficientunet++'s
     /// 32→16 at 512²: 0.018 against 0.026 s; half-multiresunet's 17→26 at 512²: 0.017 against
@@ -41,15 +49,20 @@ enum Winograd {
         let u = transformWeights(weights, cout: cout, cin: cin)
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
-        // About 4 MB of transformed input and products per block, and at least 4 blocks per
-        // image where that leaves 16 tiles or more to each (a small plane still feeds 2–4
-        // threads). A multiple of 8, so the transforms' runs of 8 tiles stay whole within a tile
-        // row of a width that is itself a multiple of 8 (any image of 16k columns). It depends
-        // on the shapes only, never on the thread count.
-        let budget = max(16, (1 << 20) / (36 * (cin + cout))) / 8 * 8
-        let blockTiles = min(tiles, budget, max(16, (tiles / 4 + 7) / 8 * 8))
-        let blocksPerImage = (tiles + blockTiles - 1) / blockTiles
-        let jobs = n * blocksPerImage
+        // Blocks run over the tiles of the whole batch (a block may hold the last tiles of one
+        // image and the first of the next), so small planes (a dilated convolution's polyphase
+        // parts, the deepest levels) still give the GEMMs wide blocks. A block is about 4 MB of
+        // transformed input and products, but at least 128 tiles: each of its 36 GEMMs packs the
+        // cout × cin transformed weights again, which costs as much as the product itself for
+        // 512 channels and 24 tiles (measured: unet-bn 1.06–1.31× faster with wide blocks).
+        // At least 4 blocks where that leaves 32 tiles or more to each (a small batch still
+        // feeds 2–4 threads). A multiple of 8, so the transforms' runs of 8 tiles stay whole
+        // within a tile row of a width that is itself a multiple of 8 (any image of 16k
+        // columns). It depends on the shapes only, never on the thread count.
+        let total = n * tiles
+        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
+        let blockTiles = min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
+        let jobs = (total + blockTiles - 1) / blockTiles
         let biases = bias.map { Array(UnsafeBufferPointer(start: $0, count: cout)) } ?? [Float](repeating: 0, count: cout)
         u.withUnsafeBufferPointer { ub in
             let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
@@ -61,15 +74,24 @@ enum Winograd {
                 m.withUnsafeMutableBufferPointer { mb in
                     let (vp, mp) = (vb.baseAddress!, mb.baseAddress!)
                     for job in range {
-                        let b = job / blocksPerImage
-                        let first = (job % blocksPerImage) * blockTiles
-                        let count = min(blockTiles, tiles - first)
-                        let image = xa.value + b * cin * h * w
+                        let start = job * blockTiles
+                        let count = min(blockTiles, total - start)
+                        // The block's pieces: (image, its first tile, tiles, column in the block).
+                        var pieces: [(b: Int, first: Int, count: Int, offset: Int)] = []
+                        var t = start
+                        while t < start + count {
+                            let (b, first) = (t / tiles, t % tiles)
+                            let length = min(tiles - first, start + count - t)
+                            pieces.append((b, first, length, t - start))
+                            t += length
+                        }
                         // V[ξ][c][t] = Bᵀ d B for the 6×6 patch of tile t in channel c (in C,
                         // 8 tiles at a time with AVX2).
                         for c in 0..<cin {
-                            tsr_winograd_input(image + c * h * w, Int32(h), Int32(w), Int32(tilesW), Int32(first), Int32(count),
-                                               vp + c * count, cin * count)
+                            for piece in pieces {
+                                tsr_winograd_input(xa.value + (piece.b * cin + c) * h * w, Int32(h), Int32(w), Int32(tilesW),
+                                                   Int32(piece.first), Int32(piece.count), vp + c * count + piece.offset, cin * count)
+                            }
                         }
                         // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × count).
                         for xi in 0..<36 {
@@ -78,11 +100,70 @@ enum Winograd {
                         }
                         // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
                         for co in 0..<cout {
-                            tsr_winograd_output(mp + co * count, cout * count, Int32(first), Int32(count), Int32(tilesW),
-                                                ya.value + (b * cout + co) * h * w, Int32(h), Int32(w), biases[co], relu ? 1 : 0)
+                            for piece in pieces {
+                                tsr_winograd_output(mp + co * count + piece.offset, cout * count, Int32(piece.first), Int32(piece.count),
+                                                    Int32(tilesW), ya.value + (piece.b * cout + co) * h * w, Int32(h), Int32(w),
+                                                    biases[co], relu ? 1 : 0)
+                            }
                         }
                     }
                 } }
+            }
+        }
+    }
+
+    /// A 3×3 convolution with dilation `d` and padding `d` is, on each of the `d²` interleaved
+    /// sub-images `x[a + d·i][b + d·j]`, a plain 3×3 convolution with padding 1: its taps at
+    /// offsets −d, 0, d fall on the sub-image's neighbours, and the zero padding outside the image
+    /// on the sub-image's. The sub-images are gathered into one batch of `n·d²` images of
+    /// `⌈h/d⌉ × ⌈w/d⌉` (a shorter one zero-padded, which is what the image's padding holds
+    /// there), convolved by the Winograd path, and scattered back.
+    static func convolveDilated(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                n: Int, cin: Int, cout: Int, h: Int, w: Int, dilation d: Int,
+                                bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        let (sh, sw) = ((h + d - 1) / d, (w + d - 1) / d)
+        let parts = n * d * d
+        let (xa, ya) = (UnsafeSendable(x), UnsafeSendable(y))
+        // parts[(b·d + a)·d + c] holds rows a, a + d, … and columns c, c + d, … of image b.
+        var gathered = scratch(parts * cin * sh * sw)
+        gathered.withUnsafeMutableBufferPointer { gb in
+            let ga = UnsafeSendable(gb.baseAddress!)
+            Parallel.forEach(parts * cin, minimumPerThread: 4) { q in
+                let (part, ch) = (q / cin, q % cin)
+                let (b, a, c) = (part / (d * d), (part / d) % d, part % d)
+                let src = xa.value + (b * cin + ch) * h * w
+                let dst = ga.value + q * sh * sw
+                for i in 0..<sh {
+                    let row = dst + i * sw, yy = a + d * i
+                    guard yy < h else { row.update(repeating: 0, count: sw); continue }
+                    let line = src + yy * w
+                    for j in 0..<sw {
+                        let xx = c + d * j
+                        row[j] = xx < w ? line[xx] : 0
+                    }
+                }
+            }
+        }
+        var products = scratch(parts * cout * sh * sw)
+        gathered.withUnsafeBufferPointer { gb in
+            products.withUnsafeMutableBufferPointer { pb in
+                convolve(gb.baseAddress!, weights, pb.baseAddress!, n: parts, cin: cin, cout: cout, h: sh, w: sw, bias: bias, relu: relu)
+            }
+        }
+        products.withUnsafeBufferPointer { pb in
+            let pa = UnsafeSendable(pb.baseAddress!)
+            Parallel.forEach(n * cout, minimumPerThread: 4) { q in
+                let (b, co) = (q / cout, q % cout)
+                let dst = ya.value + q * h * w
+                for a in 0..<d {
+                    for c in 0..<d {
+                        let src = pa.value + (((b * d + a) * d + c) * cout + co) * sh * sw
+                        for i in 0..<sh where a + d * i < h {
+                            let line = dst + (a + d * i) * w, row = src + i * sw
+                            for j in 0..<sw where c + d * j < w { line[c + d * j] = row[j] }
+                        }
+                    }
+                }
             }
         }
     }
