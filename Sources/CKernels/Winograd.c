@@ -3,7 +3,8 @@
 // operations in the same order on 8 tiles at once, so both give identical results (no
 // contraction into fused multiply-adds on either side).
 //
-// A run of 8 tiles in one tile row reads 34 consecutive columns of each of the 6 patch rows. Four
+// A run of 8 tiles in one tile row reads 34 consecutive columns of each of the 6 patch rows (8
+// tiles across tile rows are first gathered into that layout). Four
 // 8-float loads hold the columns 0–3 of the 8 tiles, and a 4×4 transpose within each 128-bit lane
 // turns them into one vector per column; four loads 4 columns further hold the columns 4–5. The
 // transpose leaves the tiles in the order 0 2 4 6 1 3 5 7 within the vector, so the run's 8
@@ -103,17 +104,19 @@ static inline void transpose_lanes(__m256 a0, __m256 a1, __m256 a2, __m256 a3, _
     r[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
 }
 
-// 8 tiles whose 6 × 36 input patch starts at `patch` (rows `pitch` floats apart; columns 34 and
-// 35 are read but unused).
+// 8 tiles' 6 × 6 patches: row i of `first` holds the columns 0–3 of the tiles 0…7 one after
+// another (32 floats), row i of `second` their columns 4–5 (and two unused ones) the same way;
+// rows `pitch` floats apart. For 8 neighbouring tiles of one tile row both are the patch itself,
+// 4 columns apart (columns 34 and 35 are read but unused).
 __attribute__((target("avx2")))
-static void input_run8(const float *patch, size_t pitch, float *v, size_t stride) {
+static void input_run8(const float *first, const float *second, size_t pitch, float *v, size_t stride) {
     const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
     __m256 d[6][6];
     for (int i = 0; i < 6; i++) {
-        const float *p = patch + i * pitch;
+        const float *p = first + i * pitch, *q = second + i * pitch;
         __m256 lo[4], hi[4];
         transpose_lanes(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24), lo);
-        transpose_lanes(_mm256_loadu_ps(p + 4), _mm256_loadu_ps(p + 12), _mm256_loadu_ps(p + 20), _mm256_loadu_ps(p + 28), hi);
+        transpose_lanes(_mm256_loadu_ps(q), _mm256_loadu_ps(q + 8), _mm256_loadu_ps(q + 16), _mm256_loadu_ps(q + 24), hi);
         d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1];
     }
     __m256 e[6][6];
@@ -163,9 +166,27 @@ void tsr_winograd_portable(int on) { portable_only = on; }
 static inline int vector_path(void) { return !portable_only && tsr_cpu_avx2_fma(); }
 
 // Whether tiles t… of the block start a run of 8 that the vector code transforms (both
-// transforms decide alike, so the run's tile order is the same on both sides).
-static inline int is_run(int vector, int count, int t, int tilesW, int tx) {
-    return vector && count - t >= 8 && tilesW - tx >= 8;
+// transforms decide alike, so the run's tile order is the same on both sides). A run of 8
+// neighbouring tiles in one tile row reads the image directly; any other 8 (across tile rows,
+// on planes narrower than 8 tiles) go through a small gathered patch.
+static inline int is_run(int vector, int count, int t) {
+    return vector && count - t >= 8;
+}
+
+// The 6 × 6 patch of tile (ty, tx) with its zero padding, into row i of `first` (columns 0–3)
+// and `second` (columns 4–5) at column `at`, as input_run8 reads a gathered run.
+static void gather_patch(const float *plane, int h, int w, int ty, int tx, float first[6][32], float second[6][32], int at) {
+    const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
+    for (int i = 0; i < 6; i++) {
+        float row[8] = {0};
+        if (y0 + i >= 0 && y0 + i < h) {
+            const float *line = plane + (size_t)(y0 + i) * w;
+            for (int j = 0; j < 6; j++)
+                if (x0 + j >= 0 && x0 + j < w) row[j] = line[x0 + j];
+        }
+        memcpy(&first[i][at], row, 4 * sizeof(float));
+        memcpy(&second[i][at], row + 4, 4 * sizeof(float));
+    }
 }
 
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
@@ -174,10 +195,11 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        if (is_run(vector, count, t, tilesW, tx)) {
+        if (is_run(vector, count, t) && tilesW - tx >= 8) {
             const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
             if (y0 >= 0 && x0 >= 0 && y0 + 5 <= h - 1 && x0 + 35 <= w - 1) {
-                input_run8(plane + (size_t)y0 * w + x0, (size_t)w, v + t, stride);
+                const float *patch = plane + (size_t)y0 * w + x0;
+                input_run8(patch, patch + 4, (size_t)w, v + t, stride);
             } else {
                 // At the image's edge: the patch with its zero padding, copied out first.
                 float patch[6][36] = {{0}};
@@ -186,8 +208,14 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
                     if (y0 + i < 0 || y0 + i >= h || hi <= lo) continue;
                     memcpy(&patch[i][lo], plane + (size_t)(y0 + i) * w + x0 + lo, (size_t)(hi - lo) * sizeof(float));
                 }
-                input_run8(&patch[0][0], 36, v + t, stride);
+                input_run8(&patch[0][0], &patch[0][4], 36, v + t, stride);
             }
+            t += 8;
+        } else if (is_run(vector, count, t)) {
+            float lo[6][32], hi[6][32];
+            for (int k = 0; k < 8; k++)
+                gather_patch(plane, h, w, (first + t + k) / tilesW, (first + t + k) % tilesW, lo, hi, 4 * k);
+            input_run8(&lo[0][0], &hi[0][0], 32, v + t, stride);
             t += 8;
         } else {
             input_tile(plane, h, w, ty, tx, v + t, stride);
@@ -202,7 +230,7 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        if (is_run(vector, count, t, tilesW, tx)) {
+        if (is_run(vector, count, t) && tilesW - tx >= 8) {
             const int oy = 4 * ty, ox = 4 * tx;
             const int rows = h - oy < 4 ? h - oy : 4;
             if (ox + 31 <= w - 1) {
@@ -213,6 +241,16 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
                 output_run8(m + t, stride, &out[0][0], 32, rows, bias, relu);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; ox + j < w; j++) plane[(size_t)(oy + i) * w + ox + j] = out[i][j];
+            }
+            t += 8;
+        } else if (is_run(vector, count, t)) {
+            // 8 tiles across tile rows: the outputs of tile k are columns 4k… of `out`.
+            float out[4][32];
+            output_run8(m + t, stride, &out[0][0], 32, 4, bias, relu);
+            for (int k = 0; k < 8; k++) {
+                const int oy = 4 * ((first + t + k) / tilesW), ox = 4 * ((first + t + k) % tilesW);
+                for (int i = 0; i < 4 && oy + i < h; i++)
+                    for (int j = 0; j < 4 && ox + j < w; j++) plane[(size_t)(oy + i) * w + ox + j] = out[i][4 * k + j];
             }
             t += 8;
         } else {

@@ -178,20 +178,33 @@ let shapes: [(String, Int, Int, Int, Int)] = [
     ("eff 96→64   k3 @128", 96, 64, 3, 128), ("eff 64→64   k3 @128", 64, 64, 3, 128),
     ("eff 128→128 k3 @64", 128, 128, 3, 64), ("eff 32→16   k3 @512", 32, 16, 3, 512),
     ("eff 16→16   k3 @512", 16, 16, 3, 512),
+    // autosegnet's and efficientunet++'s pointwise convolutions.
+    ("pw 32→32   k1 @512", 32, 32, 1, 512), ("pw 64→64   k1 @256", 64, 64, 1, 256),
+    ("pw 128→128 k1 @128", 128, 128, 1, 128), ("pw 256→256 k1 @64", 256, 256, 1, 64),
+    ("pw 96→32   k1 @512", 96, 32, 1, 512), ("pw 16→96   k1 @256", 16, 96, 1, 256),
+    ("pw 24→144  k1 @128", 24, 144, 1, 128), ("pw 40→240  k1 @64", 40, 240, 1, 64),
+    ("pw 512→512 k1 @32", 512, 512, 1, 32),
+]
+// autosegnet's bridge: hybrid dilated 3×3 convolutions (dilation 1, 2, 3) at 32².
+let dilated: [(String, Int, Int, Int, Int, Int)] = [
+    ("asn 512→512 k3 d1 @32", 512, 512, 3, 32, 1), ("asn 512→512 k3 d2 @32", 512, 512, 3, 32, 2),
+    ("asn 512→512 k3 d3 @32", 512, 512, 3, 32, 3), ("asn 256→256 k3 d2 @32", 256, 256, 3, 32, 2),
 ]
 // --convs PREFIX: only the convolutions whose label starts with PREFIX, then stop.
 let only = arguments.firstIndex(of: "--convs").map { arguments[$0 + 1] }
-for (label, cin, cout, k, size) in shapes where only.map({ label.hasPrefix($0) }) ?? true {
+for (label, cin, cout, k, size, dilation) in shapes.map({ ($0.0, $0.1, $0.2, $0.3, $0.4, 1) }) + dilated
+    where only.map({ label.hasPrefix($0) }) ?? true {
+    let geometry = ConvolutionGeometry.same(kernel: k, dilation: dilation)
     let x = Variable(Tensor.uniform([1, cin, size, size], limit: 1, seed: 3))
     let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
-    let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: .same(kernel: k)) }
+    let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: geometry) }
     let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
     // Backward: dX and dW, twice the forward's arithmetic.
     let xg = Variable(x.value, requiresGradient: true), wg = Variable(w.value, requiresGradient: true)
-    let y = conv2d(xg, weight: wg, bias: nil, geometry: .same(kernel: k))
+    let y = conv2d(xg, weight: wg, bias: nil, geometry: geometry)
     let dy = Tensor.uniform(y.shape, limit: 1, seed: 6)
     let tb = median(runs) {
-        let y = conv2d(xg, weight: wg, bias: nil, geometry: .same(kernel: k))
+        let y = conv2d(xg, weight: wg, bias: nil, geometry: geometry)
         y.backward(dy)
     } - t
     print(String(format: "%@: forward %.4f s, %.1f GFLOP/s; backward %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))

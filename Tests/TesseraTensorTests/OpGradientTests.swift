@@ -95,10 +95,11 @@ struct OpGradientTests {
     ]
 
     @Test("im2col + GEMM convolutions (stride 2, 1×1, wide dilated): the bias and ReLU epilogue equals the direct sum",
-          arguments: [(45, 2, 3, 1), (44, 1, 1, 1), (48, 1, 3, 2)])
+          arguments: [(45, 2, 3, 1), (7, 1, 1, 1), (48, 1, 3, 2)])
     func gemmEpilogue(c: (cout: Int, stride: Int, k: Int, dilation: Int)) {
         let g = c.k == 1 ? ConvolutionGeometry() : ConvolutionGeometry(stride: c.stride, padding: c.dilation * (c.k - 1) / 2, dilation: c.dilation)
-        #expect(!DirectConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g) && !Winograd.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        #expect(!DirectConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g) && !Winograd.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g)
+                && !PointwiseConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g))
         let x = Tensor.uniform([2, 5, 9, 11], limit: 1, seed: 91)
         let w = Tensor.uniform([c.cout, 5, c.k, c.k], limit: 0.3, seed: 92)
         let b = Tensor.uniform([c.cout], limit: 0.3, seed: 93)
@@ -107,6 +108,23 @@ struct OpGradientTests {
             let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
             #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
         }
+    }
+
+    @Test("pointwise expansions (the 1×1 kernel): forward with bias and ReLU equals the direct sum, at plane sizes around its blocks of 16 pixels and output channels not a multiple of 6",
+          arguments: [(2, 5, 44, 9, 11), (1, 16, 97, 13, 29), (1, 40, 240, 8, 8), (1, 3, 7, 1, 1), (1, 24, 150, 64, 70)])
+    func pointwise(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
+        let g = ConvolutionGeometry()
+        #expect(PointwiseConvolution.applies(cin: c.cin, cout: c.cout, kh: 1, kw: 1, g: g) == PointwiseConvolution.available)
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 96)
+        let w = Tensor.uniform([c.cout, c.cin, 1, 1], limit: 0.3, seed: 97)
+        let b = Tensor.uniform([c.cout], limit: 0.3, seed: 98)
+        for relu in [false, true] {
+            let y = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), geometry: g, relu: relu).value
+            let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
+            #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
+        }
+        let y = conv2d(Variable(x), weight: Variable(w), bias: nil, geometry: g).value
+        #expect(mismatches(y.scalars, directSum(x, w, nil, g: g)) == 0, "without bias")
     }
 
     @Test("add of equal shapes (the vector loop) equals the element-wise sum, bit for bit, at lengths around the vector width")

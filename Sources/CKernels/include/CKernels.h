@@ -35,8 +35,9 @@ void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *pa
 
 /// Winograd F(4×4, 3×3) input transform `V = Bᵀ d B` of tiles `first ..< first + count`
 /// (row-major over the `ceil(h/4) × tilesW` tiles) of one `h × w` channel plane, padding 1:
-/// position ξ (0…35) of tile `first + t` goes to `v[ξ·stride + t]`. Runs of 8 tiles use AVX2
-/// when the CPU has it, with the arithmetic of the scalar code; a run's 8 tiles are stored in the
+/// position ξ (0…35) of tile `first + t` goes to `v[ξ·stride + t]`. Runs of 8 tiles (within a
+/// tile row, or gathered across rows on narrow planes) use AVX2 when the CPU has it, with the
+/// arithmetic of the scalar code; a run's 8 tiles are stored in the
 /// order 0 2 4 6 1 3 5 7, which `tsr_winograd_output` undoes (the GEMM between them treats every
 /// tile alike).
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
@@ -56,6 +57,18 @@ void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pai
 /// With `on` non-zero, the Winograd transforms take their portable path even on a CPU with AVX2
 /// (for tests: both paths give identical results).
 void tsr_winograd_portable(int on);
+
+/// Pointwise (1×1, stride 1) convolution of one image: `y[co][p] = bias[co] + Σ_ci w[co][ci] ·
+/// x[ci][p]` (then, with `relu`, clamped at 0) for the pixels `first ..< first + count` of planes
+/// `plane` floats long; `bias` may be NULL. `packed` is from `tsr_pointwise_pack` (the
+/// `cout × cin` weights in blocks of 4 output channels). Needs AVX2+FMA
+/// (`tsr_pointwise_available`); `scratch` holds `tsr_pointwise_scratch_count(cin)` floats.
+void tsr_pointwise_conv(const float *x, int cin, size_t plane, const float *packed, int cout,
+                        const float *bias, int relu, float *y, size_t first, size_t count, float *scratch);
+size_t tsr_pointwise_scratch_count(int cin);
+size_t tsr_pointwise_packed_count(int cin, int cout);
+void tsr_pointwise_pack(const float *w, int cin, int cout, float *packed);
+int tsr_pointwise_available(void);
 
 /// Depthwise convolution of one channel plane (`h × w`, one `kh × kw` filter, any stride,
 /// padding and dilation) into its output plane (`oh × ow`), with `bias` added and, with `relu`,

@@ -279,6 +279,11 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                                       bias: epilogue?.bias, relu: epilogue?.relu ?? false)
         return epilogue != nil
     }
+    if PointwiseConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
+        PointwiseConvolution.convolve(x, weights, y, n: n, cin: cin, cout: cout, plane: oh * ow,
+                                      bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        return epilogue != nil
+    }
     if DirectConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
         DirectConvolution.convolve(x, weights, y, n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow,
                                    bias: epilogue?.bias, relu: epilogue?.relu ?? false)
