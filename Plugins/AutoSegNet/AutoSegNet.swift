@@ -155,9 +155,8 @@ final class CellLayer: Layer {
         var nodes = [preprocess(x, c)]
         for (cell, ops) in zip(cells, operations) {
             let branches = zip(cell.inputs, ops).map { input, op in op.map { $0(nodes[input], c) } ?? nodes[input] }
-            var out = addAll(branches)
-            if cell.skip { out = add(out, nodes[cell.inputs[0]]) }
-            nodes.append(out)
+            // The branches, then the skip: one pass for all of them.
+            nodes.append(addAll(branches + (cell.skip ? [nodes[cell.inputs[0]]] : [])))
         }
         return combine(concat(outputs.map { nodes[$0] }), c)
     }

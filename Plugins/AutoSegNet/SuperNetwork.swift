@@ -141,9 +141,7 @@ final class SharedCellLayer: Layer {
                 let layer = operations[k][slot][CellOperation.allCases.firstIndex(of: op)!]
                 return layer.map { $0(nodes[input], c) } ?? nodes[input]
             }
-            var out = addAll(branches)
-            if cell.skip { out = add(out, nodes[cell.inputs[0]]) }
-            nodes.append(out)
+            nodes.append(addAll(branches + (cell.skip ? [nodes[cell.inputs[0]]] : [])))
         }
         let used = Set(cells.flatMap(\.inputs))
         let outputs = (1...cells.count).filter { !used.contains($0) }

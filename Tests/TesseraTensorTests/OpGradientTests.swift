@@ -127,6 +127,19 @@ struct OpGradientTests {
         #expect(mismatches(y.scalars, directSum(x, w, nil, g: g)) == 0, "without bias")
     }
 
+    @Test("addAll of three and four equal shapes (one pass) equals the chain of adds bit for bit; each term's gradient is the output's")
+    func addAllOnePass() {
+        for (terms, count) in [(3, 70_001), (4, 5), (3, 1)] {
+            let xs = (0..<terms).map { Variable(Tensor.uniform([count], limit: 1, seed: UInt64(100 + $0)), requiresGradient: true) }
+            let chained = xs.dropFirst().reduce(xs[0].value.scalars) { sum, x in zip(sum, x.value.scalars).map { $0 + $1 } }
+            let y = addAll(xs)
+            #expect(y.value.scalars == chained, "\(terms) terms of \(count)")
+            let dy = Tensor.uniform([count], limit: 1, seed: 110)
+            y.backward(dy)
+            for x in xs { #expect(x.gradient?.scalars == dy.scalars) }
+        }
+    }
+
     @Test("add of equal shapes (the vector loop) equals the element-wise sum, bit for bit, at lengths around the vector width")
     func addEqualShapes() {
         for count in [1, 7, 8, 9, 70_001] {

@@ -253,6 +253,15 @@ func summedInOrder(_ partials: [[Float]]) -> [Float] {
     return total
 }
 
+/// Output positions per block of the forward pass's GEMMs: about 4 MB of unfolded input (measured:
+/// 2–8 MB perform alike), at least one row, and small enough that there are 4 jobs or more when
+/// that leaves 256 positions or more to each (one image's 1×1 convolution over a 64² or 32² plane
+/// was a single job: one thread of two). From the shapes only, never the thread count.
+func forwardBlockSize(plane: Int, ow: Int, k: Int, planes: Int) -> Int {
+    let perPlane = (4 + planes - 1) / planes
+    return min(plane, max(ow, (1 << 20) / max(k, 1)), max(256, (plane + perPlane - 1) / perPlane))
+}
+
 /// The forward pass of a convolution in blocks of output positions small enough to stay in
 /// cache: each block is unfolded (unless the convolution is 1×1 with stride 1, which multiplies
 /// the input directly) and multiplied by one thread with a single-threaded sgemm, straight into
@@ -292,8 +301,7 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let cgIn = cin / g.groups, cgOut = cout / g.groups
     let k = cgIn * kh * kw
     let plane = oh * ow
-    // About 4 MB of unfolded input per block (measured: 2–8 MB perform alike), at least one row.
-    let blockSize = min(plane, max(ow, (1 << 20) / max(k, 1)))
+    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * g.groups)
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
     let (xa, wa, ya) = (UnsafeSendable(x), UnsafeSendable(weights), UnsafeSendable(y))
@@ -340,7 +348,7 @@ public func convTranspose2d(_ x: Variable, weight: Variable, bias: Variable?) ->
     let rows = cout * k * k
     // Blocks of input positions (independent of the thread count), each multiplied and scattered
     // by one thread: Y'[co·k·k + a·k + b, p] = Σ_ci W[ci, co, a, b] · X[ci, p] → (k·i + a, k·j + b).
-    let blockSize = min(plane, max(w, (1 << 20) / max(rows, cin)))
+    let blockSize = forwardBlockSize(plane: plane, ow: w, k: max(rows, cin), planes: n)
     let blocksPerImage = (plane + blockSize - 1) / blockSize
     let jobs = n * blocksPerImage
     let biasValues = bias?.value.scalars ?? [Float](repeating: 0, count: cout)

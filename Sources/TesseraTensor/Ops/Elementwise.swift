@@ -154,10 +154,30 @@ public func add(_ a: Variable, _ b: Variable) -> Variable {
     return Variable(y, inputs: [a, b]) { dy in [dy, b.requiresGradient ? reduce(dy, to: b.shape) : nil] }
 }
 
-/// The sum of one or more equally shaped (or broadcastable to the first) variables.
+/// The sum of one or more equally shaped (or broadcastable to the first) variables, added left to
+/// right. Three or more terms of one shape are summed in one pass, chunk by chunk, in the same
+/// order as the chain of `add`s (so the same bits), without writing and reading back the partial
+/// sums (AutoSegNet's cells: two branches and the skip).
 public func addAll(_ terms: [Variable]) -> Variable {
     precondition(!terms.isEmpty, "addAll: nothing to add")
-    return terms.dropFirst().reduce(terms[0]) { add($0, $1) }
+    guard terms.count > 2, terms.allSatisfy({ $0.shape == terms[0].shape }) else {
+        return terms.dropFirst().reduce(terms[0]) { add($0, $1) }
+    }
+    let count = terms[0].value.count
+    let y = withPointers(terms.map(\.value)) { ps in
+        Tensor.filled(shape: terms[0].shape) { out in
+            let op = UnsafeSendable(out.baseAddress!)
+            forEachChunk(count, chunk: 1 << 13) { r in
+                let (a, b) = (ps[0].value, ps[1].value)
+                for i in r { op.value[i] = a[i] + b[i] }
+                for p in ps.dropFirst(2) {
+                    let t = p.value
+                    for i in r { op.value[i] += t[i] }
+                }
+            }
+        }
+    }
+    return Variable(y, inputs: terms) { dy in terms.map { _ in dy } }
 }
 
 /// `max(0, a + b)` for equally shaped tensors in one pass (residual units): only the output is
