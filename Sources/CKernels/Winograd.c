@@ -160,10 +160,10 @@ static void output_run8(const float *m, size_t stride, float *out, size_t pitch,
 }
 #undef TYPE
 
-// Set by tests to run the portable code on a CPU with AVX2 (both give the same results).
-static int portable_only = 0;
-void tsr_winograd_portable(int on) { portable_only = on; }
-static inline int vector_path(void) { return !portable_only && tsr_cpu_avx2_fma(); }
+// `portable` (set by tests) runs the portable code on a CPU with AVX2 (both give the same
+// results). A parameter, not a global switch: the input and output transforms of one
+// convolution must agree on the runs' tile order, whatever other threads do.
+static inline int vector_path(int portable) { return !portable && tsr_cpu_avx2_fma(); }
 
 // Whether tiles t… of the block start a run of 8 that the vector code transforms (both
 // transforms decide alike, so the run's tile order is the same on both sides). A run of 8
@@ -190,8 +190,8 @@ static void gather_patch(const float *plane, int h, int w, int ty, int tx, float
 }
 
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
-                        float *v, size_t stride) {
-    const int vector = vector_path();
+                        float *v, size_t stride, int portable) {
+    const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
@@ -225,8 +225,8 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
 }
 
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
-                         float *plane, int h, int w, float bias, int relu) {
-    const int vector = vector_path();
+                         float *plane, int h, int w, float bias, int relu, int portable) {
+    const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
@@ -309,8 +309,8 @@ static void weights_run8(const float *k, size_t pairs, float *u) {
 }
 #undef TYPE
 
-void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u) {
-    const int vector = vector_path();
+void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u, int portable) {
+    const int vector = vector_path(portable);
     size_t p = first;
     const size_t end = first + count;
     for (; vector && p + 8 <= end; p += 8) weights_run8(w + 9 * p, pairs, u + p);

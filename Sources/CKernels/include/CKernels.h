@@ -39,24 +39,22 @@ void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *pa
 /// tile row, or gathered across rows on narrow planes) use AVX2 when the CPU has it, with the
 /// arithmetic of the scalar code; a run's 8 tiles are stored in the
 /// order 0 2 4 6 1 3 5 7, which `tsr_winograd_output` undoes (the GEMM between them treats every
-/// tile alike).
+/// tile alike). With `portable` non-zero the portable code runs even on a CPU with AVX2 (tests:
+/// both give identical results); the output transform must then be given the same value.
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
-                        float *v, size_t stride);
+                        float *v, size_t stride, int portable);
 
 /// The output transform `Y = Aᵀ M A` for one output channel: `m[ξ·stride + t]` holds position ξ
 /// of tile `first + t` (as `tsr_winograd_input` ordered them); the 4×4 results plus `bias`
 /// (then, with `relu`, clamped at 0) are written to the `h × w` plane, clipped at its edge.
 void tsr_winograd_output(const float *m, size_t stride, int first, int count, int tilesW,
-                         float *plane, int h, int w, float bias, int relu);
+                         float *plane, int h, int w, float bias, int relu, int portable);
 
 /// The weight transform `U = G g Gᵀ` of the 3×3 kernels `first ..< first + count` of `w`
 /// (`pairs` kernels of 9 floats, one per output–input channel pair): position ξ (0…35) of kernel
-/// p goes to `u[ξ·pairs + p]`. Runs of 8 kernels use AVX2 with the scalar code's arithmetic.
-void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u);
-
-/// With `on` non-zero, the Winograd transforms take their portable path even on a CPU with AVX2
-/// (for tests: both paths give identical results).
-void tsr_winograd_portable(int on);
+/// p goes to `u[ξ·pairs + p]`. Runs of 8 kernels use AVX2 with the scalar code's arithmetic
+/// (with `portable` non-zero, the scalar code only).
+void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u, int portable);
 
 /// Pointwise (1×1, stride 1) convolution of one image: `y[co][p] = bias[co] + Σ_ci w[co][ci] ·
 /// x[ci][p]` (then, with `relu`, clamped at 0) for the pixels `first ..< first + count` of planes

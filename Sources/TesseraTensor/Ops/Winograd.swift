@@ -31,22 +31,25 @@ enum Winograd {
 
     /// `U[ξ][co][ci]` for the 36 positions ξ of the 6×6 transformed kernel (in C, 8 kernels at a
     /// time with AVX2), in chunks of kernels spread over the threads.
-    static func transformWeights(_ w: UnsafePointer<Float>, cout: Int, cin: Int) -> [Float] {
+    static func transformWeights(_ w: UnsafePointer<Float>, cout: Int, cin: Int, portable: Bool = false) -> [Float] {
         let pairs = cout * cin
         return [Float](unsafeUninitializedCapacity: 36 * pairs) { buffer, initialized in
             let (u, wa) = (UnsafeSendable(buffer.baseAddress!), UnsafeSendable(w))
             let chunk = 4096
             Parallel.forEach((pairs + chunk - 1) / chunk) { c in
-                tsr_winograd_weights(wa.value, c * chunk, min(chunk, pairs - c * chunk), pairs, u.value)
+                tsr_winograd_weights(wa.value, c * chunk, min(chunk, pairs - c * chunk), pairs, u.value, portable ? 1 : 0)
             }
             initialized = 36 * pairs
         }
     }
 
     /// With `bias` (and `relu`), the output transform adds it (and clamps at 0) as it writes.
+    /// `portable` (tests) keeps the transforms on their portable code on a CPU with AVX2.
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                         n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
-        let u = transformWeights(weights, cout: cout, cin: cin)
+                         n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
+                         portable: Bool = false) {
+        let u = transformWeights(weights, cout: cout, cin: cin, portable: portable)
+        let portableCode: Int32 = portable ? 1 : 0
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
         // Blocks run over the tiles of the whole batch (a block may hold the last tiles of one
@@ -60,10 +63,16 @@ enum Winograd {
         // within a tile row of a width that is itself a multiple of 8 (any image of 16k
         // columns). It depends on the shapes only, never on the thread count.
         let total = n * tiles
+        let biases = bias.map { Array(UnsafeBufferPointer(start: $0, count: cout)) } ?? [Float](repeating: 0, count: cout)
+        if byPosition(cin: cin, cout: cout, total: total) {
+            u.withUnsafeBufferPointer { ub in
+                convolveByPosition(x, ub.baseAddress!, y, n: n, cin: cin, cout: cout, h: h, w: w, biases: biases, relu: relu, portableCode: portableCode)
+            }
+            return
+        }
         let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
         let blockTiles = min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
         let jobs = (total + blockTiles - 1) / blockTiles
-        let biases = bias.map { Array(UnsafeBufferPointer(start: $0, count: cout)) } ?? [Float](repeating: 0, count: cout)
         u.withUnsafeBufferPointer { ub in
             let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
@@ -90,7 +99,7 @@ enum Winograd {
                         for c in 0..<cin {
                             for piece in pieces {
                                 tsr_winograd_input(xa.value + (piece.b * cin + c) * h * w, Int32(h), Int32(w), Int32(tilesW),
-                                                   Int32(piece.first), Int32(piece.count), vp + c * count + piece.offset, cin * count)
+                                                   Int32(piece.first), Int32(piece.count), vp + c * count + piece.offset, cin * count, portableCode)
                             }
                         }
                         // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × count).
@@ -103,13 +112,67 @@ enum Winograd {
                             for piece in pieces {
                                 tsr_winograd_output(mp + co * count + piece.offset, cout * count, Int32(piece.first), Int32(piece.count),
                                                     Int32(tilesW), ya.value + (piece.b * cout + co) * h * w, Int32(h), Int32(w),
-                                                    biases[co], relu ? 1 : 0)
+                                                    biases[co], relu ? 1 : 0, portableCode)
                             }
                         }
                     }
                 } }
             }
         }
+    }
+
+    /// Whether the batch's tiles go through the 36 GEMMs as one block, the GEMMs spread over the
+    /// threads (``convolveByPosition(_:_:_:n:cin:cout:h:w:biases:relu:)``), rather than in blocks
+    /// of tiles that each multiply by all 36 transformed kernels. Blocks keep their transformed
+    /// input and products in cache, but each packs the weights (`36·cin·cout` floats) again;
+    /// one block writes `36·(cin + cout)·tiles` floats of transforms to memory instead. It takes
+    /// the smaller traffic, with at most 64 MB of transforms: wide layers on small planes
+    /// (autosegnet's 512 channels at 32², unet-bn's bridge). From the shapes only.
+    static func byPosition(cin: Int, cout: Int, total: Int) -> Bool {
+        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
+        let blockTiles = min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
+        let blocks = (total + blockTiles - 1) / blockTiles
+        let transforms = 36 * (cin + cout) * total
+        return blocks >= 2 && blocks * cin * cout > (cin + cout) * total && transforms <= 16 << 20
+    }
+
+    /// The convolution with all `n·tiles` tiles in one block: the input transform spread over
+    /// the (image, channel) planes, then the 36 GEMMs over the threads (each by one thread, so
+    /// each packs its transformed kernels once), then the output transform over the (image,
+    /// output channel) planes. Every value is computed by one thread in one order whatever the
+    /// thread count.
+    static func convolveByPosition(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                   n: Int, cin: Int, cout: Int, h: Int, w: Int, biases: [Float], relu: Bool, portableCode: Int32) {
+        let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
+        let tiles = tilesH * tilesW
+        let total = n * tiles
+        // Every element is written before it is read: V by the input transform, M by sgemm.
+        var v = scratch(36 * cin * total)
+        var m = scratch(36 * cout * total)
+        v.withUnsafeMutableBufferPointer { vb in
+        m.withUnsafeMutableBufferPointer { mb in
+            let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(u), UnsafeSendable(y))
+            let (va, ma) = (UnsafeSendable(vb.baseAddress!), UnsafeSendable(mb.baseAddress!))
+            // V[ξ][c][b·tiles + t] = Bᵀ d B.
+            Parallel.forEach(n * cin, minimumPerThread: 4) { q in
+                let (b, c) = (q / cin, q % cin)
+                tsr_winograd_input(xa.value + q * h * w, Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
+                                   va.value + c * total + b * tiles, cin * total, portableCode)
+            }
+            // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × total).
+            Parallel.forEachThread(36, threads: Parallel.threads) { range in
+                for xi in range {
+                    BLAS.sgemm(.none, .none, m: cout, n: total, k: cin, a: ua.value + xi * cout * cin, lda: cin,
+                               b: va.value + xi * cin * total, ldb: total, c: ma.value + xi * cout * total, ldc: total)
+                }
+            }
+            // Y = Aᵀ M A, clipped at the image edge.
+            Parallel.forEach(n * cout, minimumPerThread: 4) { q in
+                let (b, co) = (q / cout, q % cout)
+                tsr_winograd_output(ma.value + co * total + b * tiles, cout * total, 0, Int32(tiles), Int32(tilesW),
+                                    ya.value + q * h * w, Int32(h), Int32(w), biases[co], relu ? 1 : 0, portableCode)
+            }
+        } }
     }
 
     /// A 3×3 convolution with dilation `d` and padding `d` is, on each of the `d²` interleaved
