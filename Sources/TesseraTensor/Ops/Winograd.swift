@@ -70,8 +70,7 @@ enum Winograd {
             }
             return
         }
-        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
-        let blockTiles = min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
+        let blockTiles = Self.blockTiles(cin: cin, cout: cout, total: total)
         let jobs = (total + blockTiles - 1) / blockTiles
         u.withUnsafeBufferPointer { ub in
             let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
@@ -121,17 +120,23 @@ enum Winograd {
         }
     }
 
+    /// The tiles of one block on the blocked path: the transforms of a block fit in about 4 MB
+    /// (at least 128 tiles), and a batch has at least 4 blocks where each keeps 32 tiles.
+    static func blockTiles(cin: Int, cout: Int, total: Int) -> Int {
+        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
+        return min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
+    }
+
     /// Whether the batch's tiles go through the 36 GEMMs as one block, the GEMMs spread over the
-    /// threads (``convolveByPosition(_:_:_:n:cin:cout:h:w:biases:relu:)``), rather than in blocks
+    /// threads (``convolveByPosition(_:_:_:n:cin:cout:h:w:biases:relu:portableCode:)``), rather than in blocks
     /// of tiles that each multiply by all 36 transformed kernels. Blocks keep their transformed
     /// input and products in cache, but each packs the weights (`36·cin·cout` floats) again;
     /// one block writes `36·(cin + cout)·tiles` floats of transforms to memory instead. It takes
     /// the smaller traffic, with at most 64 MB of transforms: wide layers on small planes
     /// (autosegnet's 512 channels at 32², unet-bn's bridge). From the shapes only.
     static func byPosition(cin: Int, cout: Int, total: Int) -> Bool {
-        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
-        let blockTiles = min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
-        let blocks = (total + blockTiles - 1) / blockTiles
+        let perBlock = blockTiles(cin: cin, cout: cout, total: total)
+        let blocks = (total + perBlock - 1) / perBlock
         let transforms = 36 * (cin + cout) * total
         return blocks >= 2 && blocks * cin * cout > (cin + cout) * total && transforms <= 16 << 20
     }
