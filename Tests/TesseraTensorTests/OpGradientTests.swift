@@ -237,7 +237,7 @@ struct OpGradientTests {
     }
 
     /// `conv(x, w) + b` (then ReLU, with `relu`) for any geometry, by the definition, in Double.
-    private func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor?, g: ConvolutionGeometry, relu: Bool = false) -> [Double] {
+    func directSum(_ x: Tensor, _ w: Tensor, _ b: Tensor?, g: ConvolutionGeometry, relu: Bool = false) -> [Double] {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, cgIn, k) = (w.shape[0], w.shape[1], w.shape[2])
         let cgOut = cout / g.groups
@@ -257,7 +257,7 @@ struct OpGradientTests {
     }
 
     /// Elements of `y` not within 1e-4 of `expected`; NaN (an element never written) counts.
-    private func mismatches(_ y: [Float], _ expected: [Double]) -> Int {
+    func mismatches(_ y: [Float], _ expected: [Double]) -> Int {
         y.count != expected.count ? max(y.count, expected.count) : zip(y, expected).filter { !(abs(Double($0) - $1) < 1e-4) }.count
     }
 

@@ -23,14 +23,17 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 /// Unfolds the output positions `first..<first + count` (row-major over the output plane) of one
 /// group of one image into a `K × count` block: row `(c·kh + i)·kw + j` holds, for each of those
 /// positions, the input sample under kernel tap `(i, j)` of channel `c` (zero in the padding).
+/// Rows are `rowStride` apart (default `count`).
 @inline(__always)
 func im2colBlock(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
-                 g: ConvolutionGeometry, outW: Int, first: Int, count: Int, into col: UnsafeMutablePointer<Float>) {
+                 g: ConvolutionGeometry, outW: Int, first: Int, count: Int, into col: UnsafeMutablePointer<Float>,
+                 rowStride: Int? = nil) {
+    let stride = rowStride ?? count
     for c in 0..<channels {
         let xc = x + c * height * width
         for i in 0..<kh {
             for j in 0..<kw {
-                let row = col + ((c * kh + i) * kw + j) * count
+                let row = col + ((c * kh + i) * kw + j) * stride
                 var p = first
                 var o = 0
                 while o < count {
@@ -65,11 +68,12 @@ func im2colBlock(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: I
 }
 
 /// The adjoint of ``im2colBlock`` over a whole plane: adds each column entry back to the input
-/// sample it came from.
+/// sample it came from. Rows are `rowStride` apart (default the output plane).
 @inline(__always)
 func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-            kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into x: UnsafeMutablePointer<Float>) {
-    let plane = outH * outW
+            kh: Int, kw: Int, g: ConvolutionGeometry, outH: Int, outW: Int, into x: UnsafeMutablePointer<Float>,
+            rowStride: Int? = nil) {
+    let plane = rowStride ?? outH * outW
     let (xAddress, colAddress) = (UnsafeSendable(x), UnsafeSendable(col))
     // Each channel's rows add only into that channel's plane: disjoint writes.
     Parallel.forEach(channels, minimumPerThread: 4) { c in
@@ -141,12 +145,36 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // convolution of dY with the weights transposed per group and flipped, through the same
     // blocked, parallel forward path.
     let selfAdjoint = g.stride == 1 && kh == kw && 2 * g.padding == g.dilation * (kh - 1) && oh == h && ow == w
+    // Weights far larger than the input (FCN's fc6 and fc7): both gradients by chunks of rows
+    // over all the images at once, unless the self-adjoint pass has the Winograd path.
+    let wide = WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups,
+                                       blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: ow, k: k, groups: g.groups))
+    let wideInput = wide && !(selfAdjoint && Winograd.applies(cin: cout, cout: cin, kh: kh, kw: kw, g: g))
     let output = out
     return Variable(out, inputs: inputs) { upstream in
         let dy = relu ? mapGradient(upstream, output, ReLUMask()) : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
-        let dw = weight.requiresGradient ? weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct) : nil
-        if dx != nil && selfAdjoint {
+        var dw: Tensor?
+        if weight.requiresGradient && wide {
+            var gradient = Tensor(shape: weight.shape)
+            x.value.scalars.withUnsafeBufferPointer { xs in
+            dy.scalars.withUnsafeBufferPointer { dys in
+            gradient.scalars.withUnsafeMutableBufferPointer { gs in
+                WideConvolution.weightGradient(xs.baseAddress!, dys.baseAddress!, gs.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                               cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+            } } }
+            dw = gradient
+        } else if weight.requiresGradient {
+            dw = weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct)
+        }
+        if dx != nil && wideInput {
+            weight.value.scalars.withUnsafeBufferPointer { ws in
+            dy.scalars.withUnsafeBufferPointer { dys in
+            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                WideConvolution.inputGradient(ws.baseAddress!, dys.baseAddress!, dxs.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                              cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+            } } }
+        } else if dx != nil && selfAdjoint {
             var flipped = Tensor(shape: [cin, cgOut, kh, kw])
             for grp in 0..<g.groups { for co in 0..<cgOut { for ci in 0..<cgIn { for i in 0..<kh { for j in 0..<kw {
                 flipped.scalars[(((grp * cgIn + ci) * cgOut + co) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] =
@@ -304,6 +332,11 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let blockSize = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * g.groups)
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
+    if WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups, blocks: jobs) {
+        WideConvolution.forward(x, weights, y, n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow,
+                                bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        return epilogue != nil
+    }
     let (xa, wa, ya) = (UnsafeSendable(x), UnsafeSendable(weights), UnsafeSendable(y))
     Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
         var col = scratch(direct ? 0 : k * blockSize)
