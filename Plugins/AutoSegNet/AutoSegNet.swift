@@ -151,14 +151,18 @@ final class CellLayer: Layer {
             + [("combine", combine)]
     }
 
-    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
-        var nodes = [preprocess(x, c)]
+    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { self(concatenated: [x], c) }
+
+    /// The layer on the channel concatenation of `parts` (the decoder's up-sampled input and
+    /// long skip), which its 1×1 preprocessing reads where they are in evaluation.
+    func callAsFunction(concatenated parts: [Variable], _ c: ForwardContext) -> Variable {
+        var nodes = [preprocess(concatenated: parts, c)]
         for (cell, ops) in zip(cells, operations) {
             let branches = zip(cell.inputs, ops).map { input, op in op.map { $0(nodes[input], c) } ?? nodes[input] }
             // The branches, then the skip: one pass for all of them.
             nodes.append(addAll(branches + (cell.skip ? [nodes[cell.inputs[0]]] : [])))
         }
-        return combine(concat(outputs.map { nodes[$0] }), c)
+        return combine(concatenated: outputs.map { nodes[$0] }, c)
     }
 }
 
@@ -245,9 +249,8 @@ public final class AutoSegNetModel: NetworkModel {
             current = bridge(current, c)
             for (d, layer) in decoder.enumerated() {
                 let level = poolings - 1 - d
-                current = upsampleNearest2x(current)
-                if configuration.genome.longSkips[level] { current = concat([current, skips[level]]) }
-                current = layer(current, c)
+                let up = upsampleNearest2x(current)
+                current = layer(concatenated: configuration.genome.longSkips[level] ? [up, skips[level]] : [up], c)
             }
             return head(current, c)
         })

@@ -122,7 +122,7 @@ public final class AttentionUNetModel: NetworkModel {
             for i in 0..<depth {
                 let up = upsample[i](upsampleNearest2x(current), c)
                 let skip = gates[i].gated(skips[depth - 1 - i], by: up, c)
-                current = decoder[i](concat([skip, up]), c)
+                current = decoder[i](concatenated: [skip, up], c)
             }
             return head(current, c)
         })

@@ -45,8 +45,12 @@ public final class DoubleConvolution: Layer {
         return list
     }
 
-    public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable {
-        let h = norm1.map { conv1.foldedWith($0, x, c, relu: true) } ?? conv1(x, c, relu: true)
+    public func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { self(concatenated: [x], c) }
+
+    /// The block on the channel concatenation of `parts`: in evaluation, the first convolution
+    /// reads the parts where they are (no concatenated copy).
+    public func callAsFunction(concatenated parts: [Variable], _ c: ForwardContext) -> Variable {
+        let h = norm1.map { conv1.foldedWith($0, concatenated: parts, c, relu: true) } ?? conv1(concatenated: parts, c, relu: true)
         return norm2.map { conv2.foldedWith($0, h, c, relu: true) } ?? conv2(h, c, relu: true)
     }
 }
@@ -105,7 +109,7 @@ public final class UNetNetwork: Layer {
                 }
             }
             for i in 0..<depth {
-                current = decoder[i](concat([skips[depth - 1 - i], upsample[i](current, c)]), c)
+                current = decoder[i](concatenated: [skips[depth - 1 - i], upsample[i](current, c)], c)
             }
             return head(current, c)
         }

@@ -39,7 +39,7 @@ final class NestedDecoder: Layer {
             for i in 0...(levels - j) {
                 let up = upsampleBilinear2x(grid[i + 1][j - 1], alignCorners: true)
                 let left = dense ? grid[i] : [grid[i][j - 1]]
-                grid[i].append(nodes[i][j - 1](concat(left + [up]), c))
+                grid[i].append(nodes[i][j - 1](concatenated: left + [up], c))
             }
         }
         return Array(grid[0].dropFirst())

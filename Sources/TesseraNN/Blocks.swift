@@ -34,11 +34,19 @@ public final class ConvNorm: Layer {
     }
 
     public func callAsFunction(_ x: Variable, _ context: ForwardContext) -> Variable {
+        self(concatenated: [x], context)
+    }
+
+    /// The block on the channel concatenation of `parts` (in evaluation, without the
+    /// concatenated copy where the convolution can read the parts; see ``Conv2d``).
+    public func callAsFunction(concatenated parts: [Variable], _ context: ForwardContext) -> Variable {
         if let norm {
-            if activation == .relu || activation == .none { return conv.foldedWith(norm, x, context, relu: activation == .relu) }
-            return activation(norm(conv(x, context), context))
+            if activation == .relu || activation == .none {
+                return conv.foldedWith(norm, concatenated: parts, context, relu: activation == .relu)
+            }
+            return activation(norm(conv(concatenated: parts, context), context))
         }
-        return activation == .relu ? conv(x, context, relu: true) : activation(conv(x, context))
+        return activation == .relu ? conv(concatenated: parts, context, relu: true) : activation(conv(concatenated: parts, context))
     }
 }
 

@@ -22,7 +22,13 @@ public final class Conv2d: Layer {
 
     /// The convolution, with `relu` followed by ReLU in the bias pass.
     public func callAsFunction(_ x: Variable, _ context: ForwardContext, relu: Bool) -> Variable {
-        let y = conv2d(x, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry, relu: relu)
+        self(concatenated: [x], context, relu: relu)
+    }
+
+    /// The convolution of the channel concatenation of `parts` (in evaluation, read where the
+    /// parts are, without the concatenated copy; see ``conv2d(concatenated:weight:bias:geometry:relu:)``).
+    public func callAsFunction(concatenated parts: [Variable], _ context: ForwardContext, relu: Bool = false) -> Variable {
+        let y = conv2d(concatenated: parts, weight: weight.variable(context), bias: bias?.variable(context), geometry: geometry, relu: relu)
         context.counter?.add(y.value.count * weight.value.count / weight.value.shape[0])
         return y
     }
@@ -31,7 +37,12 @@ public final class Conv2d: Layer {
     /// normalization's scale folded into the weights and its shift into the bias, the ReLU into
     /// the bias pass. Outside evaluation, or with a bias of its own, the three steps run apart.
     public func foldedWith(_ norm: BatchNorm2d, _ x: Variable, _ context: ForwardContext, relu: Bool) -> Variable {
-        guard !context.training, bias == nil else { return norm.normalized(self(x, context), context, relu: relu) }
+        foldedWith(norm, concatenated: [x], context, relu: relu)
+    }
+
+    /// ``foldedWith(_:_:_:relu:)`` on the channel concatenation of `parts`.
+    public func foldedWith(_ norm: BatchNorm2d, concatenated parts: [Variable], _ context: ForwardContext, relu: Bool) -> Variable {
+        guard !context.training, bias == nil else { return norm.normalized(self(concatenated: parts, context), context, relu: relu) }
         let cout = weight.value.shape[0], perOutput = weight.value.count / cout
         var scale = [Float](repeating: 0, count: cout), shift = [Float](repeating: 0, count: cout)
         for k in 0..<cout {
@@ -42,7 +53,8 @@ public final class Conv2d: Layer {
         folded.scalars.withUnsafeMutableBufferPointer { ws in
             for k in 0..<cout { for i in 0..<perOutput { ws[k * perOutput + i] *= scale[k] } }
         }
-        let y = conv2d(x, weight: Variable(folded), bias: Variable(Tensor(shape: [cout], scalars: shift)), geometry: geometry, relu: relu)
+        let y = conv2d(concatenated: parts, weight: Variable(folded), bias: Variable(Tensor(shape: [cout], scalars: shift)),
+                       geometry: geometry, relu: relu)
         context.counter?.add(y.value.count * perOutput)
         return y
     }

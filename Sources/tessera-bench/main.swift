@@ -45,7 +45,8 @@ if let at = arguments.firstIndex(of: "--export") {
 }
 
 // --profile NAME [--size S]: where a model's forward pass (1×3×S², evaluation mode) spends its
-// time, op by op (OpProfile), summed over the runs after a warm-up; the top 40 lines.
+// time, op by op (OpProfile), summed over the runs after a warm-up; the top 40 lines, then
+// the sums by kind of op.
 if let at = arguments.firstIndex(of: "--profile") {
     let name = arguments[at + 1]
     let size = arguments.firstIndex(of: "--size").map { Int(arguments[$0 + 1])! } ?? 512
@@ -65,6 +66,17 @@ if let at = arguments.firstIndex(of: "--profile") {
     for lap in laps.prefix(40) {
         print(String(format: "%7.2f ms %5.1f%% %4d× %@", lap.seconds * 1000 / Double(runs), 100 * lap.seconds / total,
                      lap.count / runs, lap.label))
+    }
+    // Then by kind of op (the label's first word), every op counted.
+    var kinds: [String: (seconds: Double, count: Int)] = [:]
+    for lap in laps {
+        let kind = String(lap.label.prefix { $0 != " " })
+        kinds[kind, default: (0, 0)].seconds += lap.seconds
+        kinds[kind, default: (0, 0)].count += lap.count
+    }
+    print("by kind:")
+    for (kind, sum) in kinds.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+        print(String(format: "%7.2f ms %5.1f%% %4d× %@", sum.seconds * 1000 / Double(runs), 100 * sum.seconds / total, sum.count / runs, kind))
     }
     exit(0)
 }

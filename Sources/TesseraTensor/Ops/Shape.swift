@@ -3,6 +3,7 @@ import Foundation
 /// Channel concatenation of `N×Ci×H×W` tensors with equal N, H and W.
 public func concat(_ parts: [Variable]) -> Variable {
     precondition(!parts.isEmpty, "concat: nothing to concatenate")
+    if parts.count == 1 { return parts[0] }
     let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3])
     precondition(parts.allSatisfy { $0.shape[0] == n && $0.shape[2] == h && $0.shape[3] == w },
                  "concat: shapes \(parts.map(\.shape)) differ outside the channels")

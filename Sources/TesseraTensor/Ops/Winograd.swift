@@ -48,6 +48,14 @@ enum Winograd {
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
                          portable: Bool = false) {
+        convolve(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, cout: cout, h: h, w: w,
+                 bias: bias, relu: relu, portable: portable)
+    }
+
+    /// The same, reading the input's planes through `planes` (the parts of a concatenation).
+    static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
+                         portable: Bool = false) {
         let u = transformWeights(weights, cout: cout, cin: cin, portable: portable)
         let portableCode: Int32 = portable ? 1 : 0
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
@@ -66,14 +74,14 @@ enum Winograd {
         let biases = bias.map { Array(UnsafeBufferPointer(start: $0, count: cout)) } ?? [Float](repeating: 0, count: cout)
         if byPosition(cin: cin, cout: cout, total: total) {
             u.withUnsafeBufferPointer { ub in
-                convolveByPosition(x, ub.baseAddress!, y, n: n, cin: cin, cout: cout, h: h, w: w, biases: biases, relu: relu, portableCode: portableCode)
+                convolveByPosition(planes, ub.baseAddress!, y, n: n, cin: cin, cout: cout, h: h, w: w, biases: biases, relu: relu, portableCode: portableCode)
             }
             return
         }
         let blockTiles = Self.blockTiles(cin: cin, cout: cout, total: total)
         let jobs = (total + blockTiles - 1) / blockTiles
         u.withUnsafeBufferPointer { ub in
-            let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
+            let (ua, ya) = (UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
                 // Every element is written before it is read: V by the input transform, M by sgemm.
                 var v = scratch(36 * cin * blockTiles)
@@ -97,7 +105,7 @@ enum Winograd {
                         // 8 tiles at a time with AVX2).
                         for c in 0..<cin {
                             for piece in pieces {
-                                tsr_winograd_input(xa.value + (piece.b * cin + c) * h * w, Int32(h), Int32(w), Int32(tilesW),
+                                tsr_winograd_input(planes(piece.b, c), Int32(h), Int32(w), Int32(tilesW),
                                                    Int32(piece.first), Int32(piece.count), vp + c * count + piece.offset, cin * count, portableCode)
                             }
                         }
@@ -146,7 +154,7 @@ enum Winograd {
     /// each packs its transformed kernels once), then the output transform over the (image,
     /// output channel) planes. Every value is computed by one thread in one order whatever the
     /// thread count.
-    static func convolveByPosition(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func convolveByPosition(_ planes: InputPlanes, _ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                    n: Int, cin: Int, cout: Int, h: Int, w: Int, biases: [Float], relu: Bool, portableCode: Int32) {
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
@@ -156,12 +164,12 @@ enum Winograd {
         var m = scratch(36 * cout * total)
         v.withUnsafeMutableBufferPointer { vb in
         m.withUnsafeMutableBufferPointer { mb in
-            let (xa, ua, ya) = (UnsafeSendable(x), UnsafeSendable(u), UnsafeSendable(y))
+            let (ua, ya) = (UnsafeSendable(u), UnsafeSendable(y))
             let (va, ma) = (UnsafeSendable(vb.baseAddress!), UnsafeSendable(mb.baseAddress!))
             // V[ξ][c][b·tiles + t] = Bᵀ d B.
             Parallel.forEach(n * cin, minimumPerThread: 4) { q in
                 let (b, c) = (q / cin, q % cin)
-                tsr_winograd_input(xa.value + q * h * w, Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
+                tsr_winograd_input(planes(b, c), Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
                                    va.value + c * total + b * tiles, cin * total, portableCode)
             }
             // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × total).
@@ -189,9 +197,17 @@ enum Winograd {
     static func convolveDilated(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                 n: Int, cin: Int, cout: Int, h: Int, w: Int, dilation d: Int,
                                 bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        convolveDilated(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, cout: cout, h: h, w: w,
+                        dilation: d, bias: bias, relu: relu)
+    }
+
+    /// The same, reading the input's planes through `planes` (the parts of a concatenation).
+    static func convolveDilated(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                n: Int, cin: Int, cout: Int, h: Int, w: Int, dilation d: Int,
+                                bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
         let (sh, sw) = ((h + d - 1) / d, (w + d - 1) / d)
         let parts = n * d * d
-        let (xa, ya) = (UnsafeSendable(x), UnsafeSendable(y))
+        let ya = UnsafeSendable(y)
         // parts[(b·d + a)·d + c] holds rows a, a + d, … and columns c, c + d, … of image b.
         var gathered = scratch(parts * cin * sh * sw)
         gathered.withUnsafeMutableBufferPointer { gb in
@@ -199,7 +215,7 @@ enum Winograd {
             Parallel.forEach(parts * cin, minimumPerThread: 4) { q in
                 let (part, ch) = (q / cin, q % cin)
                 let (b, a, c) = (part / (d * d), (part / d) % d, part % d)
-                let src = xa.value + (b * cin + ch) * h * w
+                let src = planes(b, ch)
                 let dst = ga.value + q * sh * sw
                 for i in 0..<sh {
                     let row = dst + i * sw, yy = a + d * i

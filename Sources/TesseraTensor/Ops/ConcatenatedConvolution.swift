@@ -1,0 +1,111 @@
+import CKernels
+import Foundation
+
+/// The input planes of a convolution: those of one `N×C×H×W` tensor, or of several whose channels
+/// follow each other (a concatenation along the channels, read where its parts are instead of
+/// being copied into one tensor first).
+struct InputPlanes: @unchecked Sendable {
+    // @unchecked: the pointers are read only, by the threads of one op.
+    private let parts: [(pointer: UnsafePointer<Float>, channels: Int)]
+    /// For each channel of the concatenation: its part and its channel in that part.
+    private let part: [Int], channel: [Int]
+    private let plane: Int
+
+    init(_ x: UnsafePointer<Float>, channels: Int, plane: Int) {
+        self.init(parts: [(x, channels)], plane: plane)
+    }
+
+    init(parts: [(pointer: UnsafePointer<Float>, channels: Int)], plane: Int) {
+        self.parts = parts
+        self.plane = plane
+        part = parts.indices.flatMap { p in Array(repeating: p, count: parts[p].channels) }
+        channel = parts.flatMap { Array(0..<$0.channels) }
+    }
+
+    /// The plane of channel `c` of image `b`.
+    @inline(__always)
+    func callAsFunction(_ b: Int, _ c: Int) -> UnsafePointer<Float> {
+        let p = parts[part[c]]
+        return p.pointer + (b * p.channels + channel[c]) * plane
+    }
+}
+
+/// `conv2d(concat(parts), …)` without the concatenated copy when nothing needs a gradient
+/// (evaluation) and the convolution reads its input plane by plane: the 3×3 Winograd paths
+/// (UNet++'s and EfficientUNet++'s decoders convolve the concatenation of up to five feature
+/// maps, 100–200 MB at 512²) and the GEMMs of a 1×1 convolution (AutoSegNet's decoder cells),
+/// one product per part added into the output. Otherwise, and in training, the parts are
+/// concatenated and convolved as `conv2d` does.
+public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Variable?,
+                   geometry g: ConvolutionGeometry = .init(), relu: Bool = false) -> Variable {
+    precondition(!parts.isEmpty, "conv2d: nothing to concatenate")
+    if parts.count == 1 { return conv2d(parts[0], weight: weight, bias: bias, geometry: g, relu: relu) }
+    let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3])
+    precondition(parts.allSatisfy { $0.shape[0] == n && $0.shape[2] == h && $0.shape[3] == w },
+                 "conv2d: shapes \(parts.map(\.shape)) differ outside the channels")
+    let channels = parts.map { $0.shape[1] }
+    let cin = channels.reduce(0, +)
+    let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    precondition(weight.shape[1] * g.groups == cin, "conv2d: \(cin) channels and weights \(weight.shape) do not fit \(g.groups) groups")
+    let gradient = parts.contains { $0.requiresGradient } || weight.requiresGradient || bias?.requiresGradient == true
+    let winograd = Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
+    let dilated = Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
+    let plane = h * w
+    let pointwise = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1
+        && !PointwiseConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
+        && !WideConvolution.applies(n: n, cout: cout, k: cin, plane: plane, groups: 1,
+                                    blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: w, k: cin, groups: 1))
+    guard !gradient, winograd || dilated || pointwise else {
+        return conv2d(concat(parts), weight: weight, bias: bias, geometry: g, relu: relu)
+    }
+    let out = withPointers(parts.map(\.value)) { sources in
+        weight.value.scalars.withUnsafeBufferPointer { ws in
+            (bias?.value.scalars ?? []).withUnsafeBufferPointer { bs in
+                Tensor.filled(shape: [n, cout, h, w]) { ys in
+                    let planes = InputPlanes(parts: zip(sources, channels).map { ($0.value, $1) }, plane: plane)
+                    let biasPointer = bias == nil ? nil : bs.baseAddress
+                    if winograd {
+                        Winograd.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
+                                          bias: biasPointer, relu: relu)
+                    } else if dilated {
+                        Winograd.convolveDilated(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
+                                                 dilation: g.dilation, bias: biasPointer, relu: relu)
+                    } else {
+                        pointwiseByParts(sources.map(\.value), channels: channels, ws.baseAddress!, ys.baseAddress!, n: n, cout: cout,
+                                         plane: plane, ow: w, bias: biasPointer, relu: relu)
+                    }
+                }
+            }
+        }
+    }
+    return Variable(out, inputs: parts + [weight] + (bias.map { [$0] } ?? []), op: "conv2d") { _ in
+        preconditionFailure("conv2d(concatenated:) records no gradient")
+    }
+}
+
+/// A 1×1 convolution of the concatenation of `parts` (`n × channels[p] × plane` each): for each
+/// block of positions, one GEMM per part with that part's columns of the weights, each added
+/// into the block (the forward path's blocks, see ``forwardBlockSize``), then the bias and ReLU.
+private func pointwiseByParts(_ parts: [UnsafePointer<Float>], channels: [Int], _ weights: UnsafePointer<Float>,
+                              _ y: UnsafeMutablePointer<Float>, n: Int, cout: Int, plane: Int, ow: Int,
+                              bias: UnsafePointer<Float>?, relu: Bool) {
+    let cin = channels.reduce(0, +)
+    let offsets = channels.indices.map { channels[..<$0].reduce(0, +) }
+    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: cin, planes: n)
+    let blocksPerPlane = (plane + blockSize - 1) / blockSize
+    let (pa, wa, ya, ba) = (UnsafeSendable(parts), UnsafeSendable(weights), UnsafeSendable(y), UnsafeSendable(bias))
+    Parallel.forEachThread(n * blocksPerPlane, threads: Parallel.threads) { range in
+        for job in range {
+            let (b, first) = (job / blocksPerPlane, (job % blocksPerPlane) * blockSize)
+            let count = min(blockSize, plane - first)
+            let output = ya.value + b * cout * plane + first
+            for p in channels.indices {
+                BLAS.sgemm(.none, .none, m: cout, n: count, k: channels[p], a: wa.value + offsets[p], lda: cin,
+                           b: pa.value[p] + b * channels[p] * plane + first, ldb: plane, beta: p == 0 ? 0 : 1, c: output, ldc: plane)
+            }
+            if ba.value != nil || relu {
+                for co in 0..<cout { tsr_bias_relu(output + co * plane, count, ba.value?[co] ?? 0, relu ? 1 : 0) }
+            }
+        }
+    }
+}
