@@ -243,7 +243,7 @@ public final class AutoSegNetModel: NetworkModel {
                 current = layer(current, c)
                 if i < poolings {
                     skips.append(current)
-                    current = maxPool2x2(current).output
+                    current = maxPool2x2(current, indices: false).output
                 }
             }
             current = bridge(current, c)

@@ -68,7 +68,7 @@ public final class AutoSegNetSuperNetwork: Layer {
                 }
                 if i < poolings {
                     skips.append(current)
-                    current = maxPool2x2(current).output
+                    current = maxPool2x2(current, indices: false).output
                 }
             }
             current = bridge([current], genome.bridge, c)

@@ -94,7 +94,7 @@ public final class FCNModel: NetworkModel {
             var current = x
             var pooled: [Variable] = []
             for stage in encoder {
-                current = maxPool2x2(stage(current, c)).output
+                current = maxPool2x2(stage(current, c), indices: false).output
                 pooled.append(current)
             }
             var h = dropout(relu(fc6(current, c)), probability: p, training: c.training, seed: c.seed &+ 6)

@@ -191,7 +191,7 @@ public class MultiResUNetBase: Layer {
                 current = block(current, c)
                 if i < depth {
                     skips.append(respaths[i](current, c))
-                    current = maxPool2x2(current).output
+                    current = maxPool2x2(current, indices: false).output
                 }
             }
             for i in 0..<depth {

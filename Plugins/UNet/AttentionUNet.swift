@@ -116,7 +116,7 @@ public final class AttentionUNetModel: NetworkModel {
                 current = block(current, c)
                 if i < depth {
                     skips.append(current)
-                    current = maxPool2x2(current).output
+                    current = maxPool2x2(current, indices: false).output
                 }
             }
             for i in 0..<depth {

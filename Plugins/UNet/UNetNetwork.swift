@@ -105,7 +105,7 @@ public final class UNetNetwork: Layer {
                 current = block(current, c)
                 if i < depth {
                     skips.append(current)
-                    current = maxPool2x2(current).output
+                    current = maxPool2x2(current, indices: false).output
                 }
             }
             for i in 0..<depth {

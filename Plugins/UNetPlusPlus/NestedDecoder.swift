@@ -122,7 +122,7 @@ public final class UNetPlusPlusModel: NetworkModel {
             var features: [Variable] = []
             var current = x
             for (i, block) in encoder.enumerated() {
-                if i > 0 { current = maxPool2x2(current).output }
+                if i > 0 { current = maxPool2x2(current, indices: false).output }
                 current = block(current, c)
                 features.append(current)
             }

@@ -76,6 +76,11 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
                          int stride, int pad, int dilation, float bias, int relu,
                          float *y, int oh, int ow, float *scratch);
 
+/// 2×2 stride-2 max pooling of one `h × w` plane into `(h/2) × (w/2)` (odd last rows and
+/// columns dropped), equal to the indexed path's values (the first maximum in row-major order;
+/// a NaN is kept only where it comes first). `portable` keeps the portable path on an AVX2 CPU.
+void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable);
+
 /// `y[i] += bias`, then with `relu` `y[i] = y[i] > 0 ? y[i] : 0` (a convolution block's epilogue).
 void tsr_bias_relu(float *y, size_t n, float bias, int relu);
 

@@ -1,8 +1,23 @@
+import CKernels
 /// 2×2 max pooling with stride 2 (odd sizes drop the last row or column, as PyTorch does), and
 /// the flat index within its plane of each maximum, for ``maxUnpool2x2(_:indices:height:width:)``.
-public func maxPool2x2(_ x: Variable) -> (output: Variable, indices: [Int32]) {
+///
+/// With `indices` false and no gradient to record (evaluation), the indices are not kept (an
+/// empty array is returned) and each plane is pooled in one vector pass.
+public func maxPool2x2(_ x: Variable, indices keep: Bool = true) -> (output: Variable, indices: [Int32]) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (h / 2, w / 2)
+    if !keep && !x.requiresGradient {
+        let y = withPointer(x.value) { xp in
+            Tensor.filled(shape: [n, c, oh, ow]) { out in
+                let yp = UnsafeSendable(out.baseAddress!)
+                Parallel.forEach(n * c) { p in
+                    tsr_max_pool2x2_plane(xp.value + p * h * w, Int32(h), Int32(w), yp.value + p * oh * ow, 0)
+                }
+            }
+        }
+        return (Variable(y, inputs: [x], op: "maxPool2x2") { _ in preconditionFailure("maxPool2x2: no gradient recorded") }, [])
+    }
     var indices = [Int32](repeating: 0, count: n * c * oh * ow)
     let y = withPointer(x.value) { xp in
         indices.withUnsafeMutableBufferPointer { ib in
