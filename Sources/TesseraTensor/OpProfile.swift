@@ -3,7 +3,7 @@ import Synchronization
 
 /// Where a forward pass spends its time, op by op: while on, each op's result records the time
 /// since the previous op's result on the calling thread, under the op's name and its inputs'
-/// shapes. Ops run one after another (each parallel inside), so the laps add up to the pass.
+/// shapes (and in `backward`, each op's pullback, as `∂name`). Ops run one after another (each parallel inside), so the laps add up to the pass.
 /// For finding what to speed up (`tessera-bench --profile MODEL`), not for measuring speed.
 public enum OpProfile {
     nonisolated(unsafe) static var isOn = false
@@ -26,9 +26,10 @@ public enum OpProfile {
         return state.withLock { s in s.laps.map { ($0.key, $0.value.seconds, $0.value.count) }.sorted { $0.seconds > $1.seconds } }
     }
 
-    static func lap(_ op: StaticString, _ inputs: [Variable]) {
+    /// A `backward` lap (an op's pullback and the adding of its gradients) is labelled `∂op`.
+    static func lap(_ op: StaticString, _ inputs: [Variable], backward: Bool = false) {
         let now = DispatchTime.now().uptimeNanoseconds
-        let name = "\(op)".split(separator: "(").first.map(String.init) ?? "\(op)"
+        let name = (backward ? "∂" : "") + ("\(op)".split(separator: "(").first.map(String.init) ?? "\(op)")
         let label = name + " " + inputs.map { $0.shape.map(String.init).joined(separator: "×") }.joined(separator: ", ")
         state.withLock { s in
             let seconds = Double(now &- s.last) / 1e9

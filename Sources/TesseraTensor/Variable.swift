@@ -15,6 +15,8 @@ public final class Variable: @unchecked Sendable {
     public let requiresGradient: Bool
     let inputs: [Variable]
     let pullback: ((Tensor) -> [Tensor?])?
+    /// The op that made it (for ``OpProfile``'s backward laps).
+    let op: StaticString
 
     /// A leaf: an input or a parameter.
     public init(_ value: Tensor, requiresGradient: Bool = false) {
@@ -22,6 +24,7 @@ public final class Variable: @unchecked Sendable {
         self.requiresGradient = requiresGradient
         self.inputs = []
         self.pullback = nil
+        self.op = "leaf"
     }
 
     /// The result of an op: `pullback` maps the gradient of `value` to one gradient per input
@@ -34,6 +37,7 @@ public final class Variable: @unchecked Sendable {
         self.requiresGradient = recording
         self.inputs = recording ? inputs : []
         self.pullback = recording ? pullback : nil
+        self.op = op
     }
 
     public var shape: [Int] { value.shape }
@@ -69,6 +73,7 @@ public final class Variable: @unchecked Sendable {
                 let key = ObjectIdentifier(input)
                 if pending[key] == nil { pending[key] = grad } else { pending[key]!.accumulate(grad) }
             }
+            if OpProfile.isOn { OpProfile.lap(node.op, node.inputs, backward: true) }
         }
     }
 }

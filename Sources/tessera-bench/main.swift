@@ -44,25 +44,40 @@ if let at = arguments.firstIndex(of: "--export") {
     exit(0)
 }
 
-// --profile NAME [--size S]: where a model's forward pass (1×3×S², evaluation mode) spends its
-// time, op by op (OpProfile), summed over the runs after a warm-up; the top 40 lines, then
-// the sums by kind of op.
+// --profile NAME [--size S] [--train [--batch B]]: where a model's forward pass (1×3×S²,
+// evaluation mode; default 512²), or with --train its training step without the optimizer
+// (B×3×S², default 4×256²: forward, binary cross-entropy, backward, the pullbacks as ∂op),
+// spends its time, op by op (OpProfile), summed over the runs after a warm-up; the top 40
+// lines, then the sums by kind of op.
 if let at = arguments.firstIndex(of: "--profile") {
     let name = arguments[at + 1]
-    let size = arguments.firstIndex(of: "--size").map { Int(arguments[$0 + 1])! } ?? 512
+    let train = arguments.contains("--train")
+    let size = arguments.firstIndex(of: "--size").map { Int(arguments[$0 + 1])! } ?? (train ? 256 : 512)
+    let batch = arguments.firstIndex(of: "--batch").map { Int(arguments[$0 + 1])! } ?? (train ? 4 : 1)
     let model = try builtInRegistry().entry(named: name).make(seed: 1)
-    let x = Tensor.uniform([1, 3, size, size], limit: 1, seed: 5)
-    _ = try model.predict(x)
+    let x = Tensor.uniform([batch, 3, size, size], limit: 1, seed: 5)
+    let step: () throws -> Void
+    if train, let layer = model as? any Layer {
+        let target = Tensor(shape: [batch, 1, size, size], scalars: Tensor.uniform([batch, 1, size, size], limit: 1, seed: 6).scalars.map { $0 > 0.6 ? 1 : 0 })
+        step = {
+            Loss.binaryCrossEntropy(layer(Variable(x), ForwardContext(training: true, seed: 1)), target).backward()
+            layer.collectGradients()
+        }
+    } else {
+        step = { _ = try model.predict(x) }
+    }
+    try step()
     OpProfile.start()
     var total = 0.0
     for _ in 0..<runs {
         let start = DispatchTime.now().uptimeNanoseconds
         OpProfile.restartClock()
-        _ = try model.predict(x)
+        try step()
         total += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
     let laps = OpProfile.stop()
-    print(String(format: "%@ forward 1×%d², %d runs: %.3f s per run; ops below, per run", name, size, runs, total / Double(runs)))
+    print(String(format: "%@ %@ %d×%d², %d runs: %.3f s per run; ops below, per run", name, train ? "training step" : "forward",
+                 batch, size, runs, total / Double(runs)))
     for lap in laps.prefix(40) {
         print(String(format: "%7.2f ms %5.1f%% %4d× %@", lap.seconds * 1000 / Double(runs), 100 * lap.seconds / total,
                      lap.count / runs, lap.label))
