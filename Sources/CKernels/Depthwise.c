@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
     return (size_t)(h + 2 * pad) * (w + 2 * pad);
@@ -101,4 +102,73 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
         rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, y, oh, ow);
     else
         rows_base(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, y, oh, ow);
+}
+
+// The gradients. Weights: for each tap, the dot product of the output gradient with the
+// zero-padded input under that tap, over the whole plane (stride 1 in AVX2 with four
+// accumulators; otherwise one scalar sum in row-major order). Input: each output gradient
+// scaled by each tap and added into a zero-padded plane, whose interior is then the gradient.
+
+__attribute__((target("avx2,fma")))
+static float tap_dot_avx2(const float *dy, const float *in, int pw, int oh, int ow) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float tail = 0;
+    for (int oy = 0; oy < oh; oy++) {
+        const float *d = dy + (size_t)oy * ow, *x = in + (size_t)oy * pw;
+        int ox = 0;
+        for (; ox + 32 <= ow; ox += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox), _mm256_loadu_ps(x + ox), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox + 8), _mm256_loadu_ps(x + ox + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox + 16), _mm256_loadu_ps(x + ox + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox + 24), _mm256_loadu_ps(x + ox + 24), a3);
+        }
+        for (; ox + 8 <= ow; ox += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox), _mm256_loadu_ps(x + ox), a0);
+        for (; ox < ow; ox++) tail += d[ox] * x[ox];
+    }
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, s);
+    float total = tail;
+    for (int i = 0; i < 8; i++) total += lanes[i];
+    return total;
+}
+
+static float tap_dot(const float *dy, const float *in, int pw, int stride, int oh, int ow) {
+    float total = 0;
+    for (int oy = 0; oy < oh; oy++) {
+        const float *d = dy + (size_t)oy * ow, *x = in + (size_t)oy * stride * pw;
+        for (int ox = 0; ox < ow; ox++) total += d[ox] * x[(size_t)ox * stride];
+    }
+    return total;
+}
+
+void tsr_depthwise_weight_gradient(const float *x, const float *dy, int h, int w, int kh, int kw,
+                                   int stride, int pad, int dilation, int oh, int ow,
+                                   float *dw, float *scratch, int portable) {
+    const int pw = w + 2 * pad;
+    tsr_pad_rows(x, 1, h, w, pad, 0, h + 2 * pad, (size_t)pw, scratch);
+    const int vector = !portable && stride == 1 && tsr_cpu_avx2_fma();
+    for (int ky = 0; ky < kh; ky++)
+        for (int kx = 0; kx < kw; kx++) {
+            const float *in = scratch + (size_t)(ky * dilation) * pw + kx * dilation;
+            dw[ky * kw + kx] += vector ? tap_dot_avx2(dy, in, pw, oh, ow) : tap_dot(dy, in, pw, stride, oh, ow);
+        }
+}
+
+void tsr_depthwise_input_gradient(const float *dy, const float *weights, int h, int w, int kh, int kw,
+                                  int stride, int pad, int dilation, int oh, int ow, float *dx, float *scratch) {
+    const int pw = w + 2 * pad;
+    memset(scratch, 0, tsr_depthwise_scratch_count(h, w, pad) * sizeof(float));
+    for (int oy = 0; oy < oh; oy++) {
+        const float *d = dy + (size_t)oy * ow;
+        for (int ky = 0; ky < kh; ky++) {
+            float *row = scratch + (size_t)(oy * stride + ky * dilation) * pw;
+            for (int kx = 0; kx < kw; kx++) {
+                const float wv = weights[ky * kw + kx];
+                float *out = row + kx * dilation;
+                for (int ox = 0; ox < ow; ox++) out[(size_t)ox * stride] += wv * d[ox];
+            }
+        }
+    }
+    for (int i = 0; i < h; i++) memcpy(dx + (size_t)i * w, scratch + (size_t)(i + pad) * pw + pad, (size_t)w * sizeof(float));
 }

@@ -81,6 +81,17 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
 /// a NaN is kept only where it comes first). `portable` keeps the portable path on an AVX2 CPU.
 void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable);
 
+/// The gradients of ``tsr_depthwise_plane`` for one plane, with a `scratch` of
+/// `tsr_depthwise_scratch_count` floats. Weights: adds to each of the `kh·kw` entries of `dw` the
+/// sum over the plane of `dy` times the input under that tap (AVX2 for stride 1 unless
+/// `portable`). Input: writes `dx` (`h × w`), the sum of each `dy` scaled by each tap where that
+/// tap read the input.
+void tsr_depthwise_weight_gradient(const float *x, const float *dy, int h, int w, int kh, int kw,
+                                   int stride, int pad, int dilation, int oh, int ow,
+                                   float *dw, float *scratch, int portable);
+void tsr_depthwise_input_gradient(const float *dy, const float *weights, int h, int w, int kh, int kw,
+                                  int stride, int pad, int dilation, int oh, int ow, float *dx, float *scratch);
+
 /// `y[i] += bias`, then with `relu` `y[i] = y[i] > 0 ? y[i] : 0` (a convolution block's epilogue).
 void tsr_bias_relu(float *y, size_t n, float bias, int relu);
 

@@ -150,12 +150,23 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     let wide = WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups,
                                        blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: ow, k: k, groups: g.groups))
     let wideInput = wide && !(selfAdjoint && Winograd.applies(cin: cout, cout: cin, kh: kh, kw: kw, g: g))
+    // Depthwise: both gradients plane by plane (a stride-1 one's input gradient is its own adjoint).
+    let depthwise = DepthwiseConvolution.applies(cin: cin, cout: cout, g: g)
     let output = out
     return Variable(out, inputs: inputs) { upstream in
         let dy = relu ? mapGradient(upstream, output, ReLUMask()) : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
         var dw: Tensor?
-        if weight.requiresGradient && wide {
+        if weight.requiresGradient && depthwise {
+            var gradient = Tensor(shape: weight.shape)
+            x.value.scalars.withUnsafeBufferPointer { xs in
+            dy.scalars.withUnsafeBufferPointer { dys in
+            gradient.scalars.withUnsafeMutableBufferPointer { gs in
+                DepthwiseConvolution.weightGradient(xs.baseAddress!, dys.baseAddress!, gs.baseAddress!, n: n, channels: cin, h: h, w: w,
+                                                    kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+            } } }
+            dw = gradient
+        } else if weight.requiresGradient && wide {
             var gradient = Tensor(shape: weight.shape)
             x.value.scalars.withUnsafeBufferPointer { xs in
             dy.scalars.withUnsafeBufferPointer { dys in
@@ -167,7 +178,14 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
         } else if weight.requiresGradient {
             dw = weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct)
         }
-        if dx != nil && wideInput {
+        if dx != nil && depthwise && !selfAdjoint {
+            weight.value.scalars.withUnsafeBufferPointer { ws in
+            dy.scalars.withUnsafeBufferPointer { dys in
+            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                DepthwiseConvolution.inputGradient(ws.baseAddress!, dys.baseAddress!, dxs.baseAddress!, n: n, channels: cin, h: h, w: w,
+                                                   kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+            } } }
+        } else if dx != nil && wideInput {
             weight.value.scalars.withUnsafeBufferPointer { ws in
             dy.scalars.withUnsafeBufferPointer { dys in
             dx!.scalars.withUnsafeMutableBufferPointer { dxs in

@@ -93,6 +93,47 @@ enum DepthwiseConvolution {
     }
 }
 
+extension DepthwiseConvolution {
+    /// dW (`channels × 1 × kh × kw`) of `n` images: each channel's taps summed over its images in
+    /// order, the channels spread over the threads (the same result for any thread count).
+    static func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                               n: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
+                               portable: Bool = false) {
+        let scratchCount = tsr_depthwise_scratch_count(Int32(h), Int32(w), Int32(g.padding))
+        let (xa, da, wa) = (UnsafeSendable(x), UnsafeSendable(dy), UnsafeSendable(dw))
+        Parallel.forEachThread(channels, threads: Parallel.threads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            for c in range {
+                let taps = wa.value + c * kh * kw
+                taps.update(repeating: 0, count: kh * kw)
+                for b in 0..<n {
+                    let plane = b * channels + c
+                    tsr_depthwise_weight_gradient(xa.value + plane * h * w, da.value + plane * oh * ow, Int32(h), Int32(w), Int32(kh), Int32(kw),
+                                                  Int32(g.stride), Int32(g.padding), Int32(g.dilation), Int32(oh), Int32(ow),
+                                                  taps, scratch, portable ? 1 : 0)
+                }
+            }
+        }
+    }
+
+    /// dX (`n × channels × h × w`), plane by plane.
+    static func inputGradient(_ weights: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                              n: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int) {
+        let scratchCount = tsr_depthwise_scratch_count(Int32(h), Int32(w), Int32(g.padding))
+        let (wa, da, xa) = (UnsafeSendable(weights), UnsafeSendable(dy), UnsafeSendable(dx))
+        Parallel.forEachThread(n * channels, threads: Parallel.threads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            for plane in range {
+                tsr_depthwise_input_gradient(da.value + plane * oh * ow, wa.value + (plane % channels) * kh * kw, Int32(h), Int32(w),
+                                             Int32(kh), Int32(kw), Int32(g.stride), Int32(g.padding), Int32(g.dilation),
+                                             Int32(oh), Int32(ow), xa.value + plane * h * w, scratch)
+            }
+        }
+    }
+}
+
 /// Pointwise (1×1, stride 1) convolution on the C kernel in `CKernels`: with few input channels
 /// OpenBLAS packs the input's columns for as long as it multiplies them, and the bias and ReLU
 /// take a second pass; the kernel reads the planes in place and stores each output once.
