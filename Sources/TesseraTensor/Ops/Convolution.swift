@@ -261,6 +261,12 @@ func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: Convolutio
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
     let workers = max(1, min(Parallel.threads, jobs))
+    // With 32 output channels or fewer, each block's product is taken as dWᵀ = col · dYᵀ (K × Cout,
+    // transposed at the end): efficientunet++'s decoder backward (4×256², 2 threads, AVX-512
+    // OpenBLAS) took 123–135 against 139–145 ms for its three 96→32 3×3 layers at 128², 39–51
+    // against 48–52 ms for the 32→16 at 256²; from 64 channels on, the two orders tie or the
+    // plain one leads (256→256 at 128²: 0.115 against 0.124 s).
+    let transposed = cgOut <= 32
     var partials = [[Float]](repeating: [], count: workers)
     x.scalars.withUnsafeBufferPointer { xs in
     dy.scalars.withUnsafeBufferPointer { dys in
@@ -284,14 +290,29 @@ func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: Convolutio
                                     g: g, outW: ow, first: first, count: count, into: cs.baseAddress!)
                         (source, ldb) = (UnsafePointer(cs.baseAddress!), count)
                     }
-                    BLAS.sgemm(.none, .transposed, m: cgOut, n: k, k: count, a: da.value + (b * cout + grp * cgOut) * plane + first, lda: plane,
-                               b: source, ldb: ldb, beta: 1, c: ps.baseAddress! + grp * cgOut * k, ldc: k)
+                    let dyBlock = da.value + (b * cout + grp * cgOut) * plane + first
+                    if transposed {
+                        BLAS.sgemm(.none, .transposed, m: k, n: cgOut, k: count, a: source, lda: ldb,
+                                   b: dyBlock, ldb: plane, beta: 1, c: ps.baseAddress! + grp * cgOut * k, ldc: cgOut)
+                    } else {
+                        BLAS.sgemm(.none, .transposed, m: cgOut, n: k, k: count, a: dyBlock, lda: plane,
+                                   b: source, ldb: ldb, beta: 1, c: ps.baseAddress! + grp * cgOut * k, ldc: k)
+                    }
                 }
             } }
             sa.value[worker] = partial
         }
     } } }
-    return Tensor(shape: weightShape, scalars: summedInOrder(partials))
+    let sum = summedInOrder(partials)
+    guard transposed else { return Tensor(shape: weightShape, scalars: sum) }
+    var gradient = Tensor(shape: weightShape)
+    gradient.scalars.withUnsafeMutableBufferPointer { gs in
+        for grp in 0..<g.groups {
+            let (from, to) = (grp * cgOut * k, grp * cgOut * k)
+            for kk in 0..<k { for co in 0..<cgOut { gs[to + co * k + kk] = sum[from + kk * cgOut + co] } }
+        }
+    }
+    return gradient
 }
 
 /// Per-thread partial sums added in thread order: the same result for a fixed thread count.
