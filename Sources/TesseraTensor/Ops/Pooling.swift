@@ -206,25 +206,33 @@ public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
         }
     }
     return Variable(y, inputs: [x]) { dy in
+        // Separably too: each output row's gradient is folded along x into one input-width row,
+        // which goes to its two input rows with their weights.
         var dx = Tensor(shape: x.shape)
         withPointer(dy) { dys in
             dx.scalars.withUnsafeMutableBufferPointer { dxs in
-                let target = UnsafeSendable(dxs.baseAddress!)
+            rows.withUnsafeBufferPointer { rowTaps in
+            cols.withUnsafeBufferPointer { colTaps in
+                let (target, rowTaps, colTaps) = (UnsafeSendable(dxs.baseAddress!), UnsafeSendable(rowTaps.baseAddress!), UnsafeSendable(colTaps.baseAddress!))
                 Parallel.forEach(n * c) { p in
                     let (d, g0) = (target.value + p * h * w, dys.value + p * oh * ow)
+                    let folded = UnsafeMutablePointer<Float>.allocate(capacity: w)
+                    defer { folded.deallocate() }
                     for i in 0..<oh {
-                        let (y0, y1, fy) = rows[i]
+                        let (y0, y1, fy) = rowTaps.value[i]
+                        folded.update(repeating: 0, count: w)
+                        let g = g0 + i * ow
                         for j in 0..<ow {
-                            let (x0, x1, fx) = cols[j]
-                            let g = g0[i * ow + j]
-                            d[y0 * w + x0] += g * (1 - fy) * (1 - fx)
-                            d[y0 * w + x1] += g * (1 - fy) * fx
-                            d[y1 * w + x0] += g * fy * (1 - fx)
-                            d[y1 * w + x1] += g * fy * fx
+                            let (x0, x1, fx) = colTaps.value[j]
+                            folded[x0] += g[j] * (1 - fx)
+                            folded[x1] += g[j] * fx
                         }
+                        let (top, bottom) = (d + y0 * w, d + y1 * w)
+                        for k in 0..<w { top[k] += folded[k] * (1 - fy) }
+                        for k in 0..<w { bottom[k] += folded[k] * fy }
                     }
                 }
-            }
+            } } }
         }
         return [dx]
     }
