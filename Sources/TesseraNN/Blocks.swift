@@ -44,6 +44,8 @@ public final class ConvNorm: Layer {
             if activation == .relu || activation == .none {
                 return conv.foldedWith(norm, concatenated: parts, context, relu: activation == .relu)
             }
+            // Other activations (SiLU) after the folded convolution, in evaluation.
+            if !context.training { return activation(conv.foldedWith(norm, concatenated: parts, context, relu: false)) }
             return activation(norm(conv(concatenated: parts, context), context))
         }
         return activation == .relu ? conv(concatenated: parts, context, relu: true) : activation(conv(concatenated: parts, context))

@@ -106,17 +106,28 @@ public func avgPool2x2(_ x: Variable) -> Variable {
 public func globalAvgPool(_ x: Variable) -> Variable {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let plane = h * w
-    var y = Tensor(shape: [n, c, 1, 1])
-    for p in 0..<(n * c) {
-        var s: Float = 0
-        for i in 0..<plane { s += x.value.scalars[p * plane + i] }
-        y.scalars[p] = s / Float(plane)
+    // Each plane summed in 8 lanes (then the lanes and the tail in order), the planes spread
+    // over the threads: the same result for any thread count.
+    let y = withPointer(x.value) { xp in
+        Tensor.filled(shape: [n, c, 1, 1]) { out in
+            let yp = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * c, minimumPerThread: 8) { p in
+                let raw = UnsafeRawPointer(xp.value + p * plane)
+                var lanes = SIMD8<Float>()
+                let runs = plane / 8
+                for r in 0..<runs { lanes += raw.loadUnaligned(fromByteOffset: 32 * r, as: SIMD8<Float>.self) }
+                var s = lanes.sum()
+                for i in (8 * runs)..<plane { s += xp.value[p * plane + i] }
+                yp.value[p] = s / Float(plane)
+            }
+        }
     }
     return Variable(y, inputs: [x]) { dy in
-        var dx = Tensor(shape: x.shape)
-        for p in 0..<(n * c) {
-            let g = dy.scalars[p] / Float(plane)
-            for i in 0..<plane { dx.scalars[p * plane + i] = g }
+        let dx = Tensor.filled(shape: x.shape) { out in
+            let op = UnsafeSendable(out.baseAddress!)
+            Parallel.forEach(n * c, minimumPerThread: 8) { p in
+                (op.value + p * plane).update(repeating: dy.scalars[p] / Float(plane), count: plane)
+            }
         }
         return [dx]
     }
