@@ -24,7 +24,7 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
     var mean = running?.mean ?? [Float](repeating: 0, count: c)
     var variance = running?.variance ?? [Float](repeating: 0, count: c)
     if running == nil { withPointer(x.value) { source in
-        // Per channel, in Double over Float partial sums of one plane row at a time.
+        // Per channel, in Double over Float partial sums of 1024 values at a time (in 8 lanes).
         mean.withUnsafeMutableBufferPointer { means in
         variance.withUnsafeMutableBufferPointer { variances in
             let (mp, vp) = (UnsafeSendable(means.baseAddress!), UnsafeSendable(variances.baseAddress!))
@@ -35,8 +35,7 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
                     var i = 0
                     while i < plane {
                         let end = min(plane, i + 1024)
-                        var fs: Float = 0, fs2: Float = 0
-                        for j in i..<end { let v = p[j]; fs += v; fs2 += v * v }
+                        let (fs, fs2) = laneSums(p + i, count: end - i)
                         s += Double(fs); s2 += Double(fs2)
                         i = end
                     }
@@ -82,8 +81,7 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
                     var s = 0.0, sxh = 0.0
                     for b in 0..<n {
                         let (xp, dp) = (xs.value + (b * c + k) * plane, dys.value + (b * c + k) * plane)
-                        var fs: Float = 0, fx: Float = 0
-                        for i in 0..<plane { fs += dp[i]; fx += dp[i] * (xp[i] - mu) * inv }
+                        let (fs, fx) = gradientSums(dp, xp, count: plane, mean: mu, invStd: inv)
                         s += Double(fs); sxh += Double(fx)
                     }
                     sdp.value[k] = s; sxp.value[k] = sxh
@@ -116,4 +114,38 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
         return [dx, dgamma, dbeta]
     }
     return (output, BatchStatistics(mean: mean, variance: variance, count: m))
+}
+
+/// Σ v and Σ v² over `count` floats, in 8 lanes (then the lanes and the tail, in order).
+@inline(__always)
+func laneSums(_ p: UnsafePointer<Float>, count: Int) -> (Float, Float) {
+    let raw = UnsafeRawPointer(p)
+    var s = SIMD8<Float>(), s2 = SIMD8<Float>()
+    let runs = count / 8
+    for r in 0..<runs {
+        let v = raw.loadUnaligned(fromByteOffset: 32 * r, as: SIMD8<Float>.self)
+        s += v
+        s2 += v * v
+    }
+    var (total, squares) = (s.sum(), s2.sum())
+    for i in (8 * runs)..<count { total += p[i]; squares += p[i] * p[i] }
+    return (total, squares)
+}
+
+/// Σ dy and Σ dy · (x − mean) · invStd over `count` floats, in 8 lanes as ``laneSums(_:count:)``.
+@inline(__always)
+func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float, invStd: Float) -> (Float, Float) {
+    let (rd, rx) = (UnsafeRawPointer(dy), UnsafeRawPointer(x))
+    let (mu, inv) = (SIMD8<Float>(repeating: mean), SIMD8<Float>(repeating: invStd))
+    var s = SIMD8<Float>(), sx = SIMD8<Float>()
+    let runs = count / 8
+    for r in 0..<runs {
+        let d = rd.loadUnaligned(fromByteOffset: 32 * r, as: SIMD8<Float>.self)
+        let v = rx.loadUnaligned(fromByteOffset: 32 * r, as: SIMD8<Float>.self)
+        s += d
+        sx += d * (v - mu) * inv
+    }
+    var (total, weighted) = (s.sum(), sx.sum())
+    for i in (8 * runs)..<count { total += dy[i]; weighted += dy[i] * (x[i] - mean) * invStd }
+    return (total, weighted)
 }

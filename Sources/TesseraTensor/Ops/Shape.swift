@@ -24,19 +24,20 @@ public func concat(_ parts: [Variable]) -> Variable {
         }
     }
     return Variable(y, inputs: parts) { dy in
-        var grads: [Tensor?] = []
-        var offset = 0
-        for (part, c) in zip(parts, channels) {
-            defer { offset += c }
-            guard part.requiresGradient else { grads.append(nil); continue }
-            var g = Tensor(shape: part.shape)
-            for b in 0..<n {
-                let src = (b * total + offset) * plane
-                g.scalars.replaceSubrange(b * c * plane..<(b + 1) * c * plane, with: dy.scalars[src..<src + c * plane])
+        // Each part's slice of every image, copied straight into its gradient (not zero-filled
+        // first), the images over the threads.
+        withPointer(dy) { source in
+            zip(parts, zip(channels, offsets)).map { part, layout -> Tensor? in
+                guard part.requiresGradient else { return nil }
+                let (c, offset) = layout
+                return Tensor.filled(shape: part.shape) { out in
+                    let op = UnsafeSendable(out.baseAddress!)
+                    Parallel.forEach(n) { b in
+                        (op.value + b * c * plane).update(from: source.value + (b * total + offset) * plane, count: c * plane)
+                    }
+                }
             }
-            grads.append(g)
         }
-        return grads
     }
 }
 
