@@ -5,6 +5,7 @@ public final class Conv2d: Layer {
     public let weight: Parameter
     public let bias: Parameter?
     public let geometry: ConvolutionGeometry
+    private var foldCache: (norm: BatchNorm2d, key: [Int], weights: Tensor, shift: Tensor)?
 
     public init(_ inputChannels: Int, _ outputChannels: Int, kernel: Int, geometry: ConvolutionGeometry? = nil,
                 bias: Bool = true, seed: UInt64, name: String) {
@@ -43,20 +44,31 @@ public final class Conv2d: Layer {
     /// ``foldedWith(_:_:_:relu:)`` on the channel concatenation of `parts`.
     public func foldedWith(_ norm: BatchNorm2d, concatenated parts: [Variable], _ context: ForwardContext, relu: Bool) -> Variable {
         guard !context.training, bias == nil else { return norm.normalized(self(concatenated: parts, context), context, relu: relu) }
+        let (weights, shift) = folded(with: norm)
+        let y = conv2d(concatenated: parts, weight: Variable(weights), bias: Variable(shift), geometry: geometry, relu: relu)
+        context.counter?.add(y.value.count * weights.count / weights.shape[0])
+        return y
+    }
+
+    /// The weights with `norm`'s scale folded in and the bias that is its shift, kept until the
+    /// weights or the norm's parameters change (folding a network's weights on every pass cost
+    /// as much as some of its small layers).
+    private func folded(with norm: BatchNorm2d) -> (weights: Tensor, shift: Tensor) {
+        let key = [weight.version, norm.weight.version, norm.bias.version, norm.runningMean.version, norm.runningVariance.version]
+        if let cache = foldCache, cache.norm === norm, cache.key == key { return (cache.weights, cache.shift) }
         let cout = weight.value.shape[0], perOutput = weight.value.count / cout
         var scale = [Float](repeating: 0, count: cout), shift = [Float](repeating: 0, count: cout)
         for k in 0..<cout {
             scale[k] = norm.weight.value.scalars[k] / (norm.runningVariance.value.scalars[k] + norm.epsilon).squareRoot()
             shift[k] = norm.bias.value.scalars[k] - scale[k] * norm.runningMean.value.scalars[k]
         }
-        var folded = weight.value
-        folded.scalars.withUnsafeMutableBufferPointer { ws in
+        var weights = weight.value
+        weights.scalars.withUnsafeMutableBufferPointer { ws in
             for k in 0..<cout { for i in 0..<perOutput { ws[k * perOutput + i] *= scale[k] } }
         }
-        let y = conv2d(concatenated: parts, weight: Variable(folded), bias: Variable(Tensor(shape: [cout], scalars: shift)),
-                       geometry: geometry, relu: relu)
-        context.counter?.add(y.value.count * perOutput)
-        return y
+        let bias = Tensor(shape: [cout], scalars: shift)
+        foldCache = (norm, key, weights, bias)
+        return (weights, bias)
     }
 }
 

@@ -4,7 +4,10 @@ import TesseraTensor
 /// running statistics) that is saved and loaded with the weights but never trained.
 public final class Parameter: @unchecked Sendable {
     // @unchecked: a model is used by one thread at a time; ops parallelize inside.
-    public var value: Tensor
+    public var value: Tensor { didSet { version &+= 1 } }
+    /// Changes whenever ``value`` does (an assignment or any change in place): what a layer
+    /// derives from the value in evaluation (folded weights) is cached against it.
+    public private(set) var version = 0
     /// The gradient of the last backward pass (nil for buffers and before any pass).
     public var gradient: Tensor?
     /// False for buffers.

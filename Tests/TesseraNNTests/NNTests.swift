@@ -106,6 +106,36 @@ struct LayerTests {
         #expect(!relu || folded.scalars.contains(0))
     }
 
+    @Test("in evaluation, the folded weights are kept until the weights or the norm's parameters change, in place or assigned; SiLU blocks fold too")
+    func foldCache() {
+        let block = ConvNorm(5, 7, kernel: 3, activation: .swish, seed: 3, name: "block")
+        let norm = block.norm!
+        let x = Variable(Tensor.uniform([2, 5, 11, 6], limit: 1, seed: 7))
+        func steps() -> [Float] {
+            let y = batchNorm(conv2d(x, weight: Variable(block.conv.weight.value), bias: nil, geometry: block.conv.geometry),
+                              gamma: Variable(norm.weight.value), beta: Variable(norm.bias.value),
+                              running: (norm.runningMean.value.scalars, norm.runningVariance.value.scalars)).output
+            return silu(y).value.scalars
+        }
+        func agrees(_ what: String) {
+            let worst = zip(block(x, .evaluation).value.scalars, steps()).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-5, "\(what): folded and separate differ by \(worst)")
+        }
+        let version = norm.runningMean.version
+        _ = block(Variable(Tensor.uniform([3, 5, 9, 8], limit: 2, seed: 4)), ForwardContext(training: true))
+        #expect(norm.runningMean.version != version)
+        agrees("after a training pass")
+        #expect(block(x, .evaluation).value == block(x, .evaluation).value)
+        norm.runningMean.value.scalars[0] += 0.5
+        agrees("running mean changed in place")
+        norm.runningVariance.value.scalars.withUnsafeMutableBufferPointer { $0[1] *= 3 }
+        agrees("running variance changed through a buffer pointer")
+        block.conv.weight.value.scalars[4] -= 0.3
+        agrees("weights changed in place")
+        norm.bias.value = Tensor.uniform([7], limit: 0.5, seed: 6)
+        agrees("bias assigned")
+    }
+
     @Test("save and load through safetensors give identical outputs; bad checkpoints are named")
     func checkpoints() throws {
         let folder = try TemporaryFolder("nn")

@@ -373,7 +373,8 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let blockSize = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * g.groups)
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
-    if WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups, blocks: jobs) {
+    if WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups, blocks: jobs)
+        || WideConvolution.appliesToFewBlocks(cout: cout, groups: g.groups, blocks: jobs) {
         WideConvolution.forward(x, weights, y, n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow,
                                 bias: epilogue?.bias, relu: epilogue?.relu ?? false)
         return epilogue != nil

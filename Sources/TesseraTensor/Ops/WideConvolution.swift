@@ -33,6 +33,14 @@ enum WideConvolution {
             && k * n * plane <= maximumUnfolded
     }
 
+    /// Whether a forward pass takes this path because the blocked one would have fewer than 4
+    /// jobs, one of each thread's GEMMs doing a whole layer: EfficientNet's 1×1 convolutions over
+    /// 16² and 32² planes (192→1152 at 16², one image: one job). With 32 output channels or more,
+    /// the chunks of channels give 2 jobs or more (the weights need not dwarf the input).
+    static func appliesToFewBlocks(cout: Int, groups: Int, blocks: Int) -> Bool {
+        enabled && groups == 1 && blocks < 4 && cout >= 32
+    }
+
     /// The blocks of positions of the blocked forward pass (``forwardBlockSize``), in all.
     static func blockedBlocks(n: Int, plane: Int, ow: Int, k: Int, groups: Int) -> Int {
         let size = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * groups)
