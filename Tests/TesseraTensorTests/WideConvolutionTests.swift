@@ -62,6 +62,31 @@ extension OpGradientTests {
         #expect(abs(lhsW - rhsW) < 1e-4 * max(1, abs(lhsW)), "⟨r, conv_w′ x⟩ = \(lhsW), ⟨dW, w′⟩ = \(rhsW)")
     }
 
+    @Test("conv2d with fewer than 4 blocks of positions splits by output channels (1×1 48→40 over 6×5, 5×5 8→44 over 4×4): forward with bias and ReLU equals the direct sum, dX its adjoint",
+          arguments: [(48, 40, 6, 5, 1), (8, 44, 4, 4, 5)])
+    func fewBlocks(c: (cin: Int, cout: Int, h: Int, w: Int, k: Int)) {
+        let g = ConvolutionGeometry.same(kernel: c.k)
+        let kk = c.cin * c.k * c.k
+        #expect(WideConvolution.appliesToFewBlocks(cout: c.cout, groups: 1,
+                                                   blocks: WideConvolution.blockedBlocks(n: 1, plane: c.h * c.w, ow: c.w, k: kk, groups: 1)))
+        #expect(!PointwiseConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g)
+                && !DirectConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g))
+        let x = Tensor.uniform([1, c.cin, c.h, c.w], limit: 1, seed: 221)
+        let wt = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.2, seed: 222)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 223)
+        let y = conv2d(Variable(x), weight: Variable(wt), bias: Variable(b), geometry: g, relu: true).value
+        let wrong = mismatches(y.scalars, directSum(x, wt, b, g: g, relu: true))
+        #expect(wrong == 0, "\(wrong) elements differ from the direct sum")
+        let xv = Variable(x, requiresGradient: true)
+        let out = conv2d(xv, weight: Variable(wt), bias: nil, geometry: g)
+        let r = Tensor.uniform(out.shape, limit: 1, seed: 224)
+        out.backward(r)
+        let probe = Tensor.uniform(x.shape, limit: 1, seed: 225)
+        let lhs = zip(r.scalars, directSum(probe, wt, nil, g: g)).reduce(0.0) { $0 + Double($1.0) * $1.1 }
+        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dX, x′⟩ = \(rhs)")
+    }
+
     @Test("conv2d through the wide-weights path (a 1×1 1024→4096 convolution of two 1×2 images): forward equals the direct sum, gradients are its adjoints")
     func wideConv2d() {
         let (n, cin, cout, h, w) = (2, 1024, 4096, 1, 2)
