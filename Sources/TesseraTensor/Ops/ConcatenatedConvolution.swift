@@ -54,7 +54,7 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
     let pointwise = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1
         && !PointwiseConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
         && !WideConvolution.applies(n: n, cout: cout, k: cin, plane: plane, groups: 1,
-                                    blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: w, k: cin, groups: 1))
+                                    blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: w, k: cin, groups: 1, directOutputs: cout))
     guard !gradient, winograd || dilated || pointwise else {
         return conv2d(concat(parts), weight: weight, bias: bias, geometry: g, relu: relu)
     }
@@ -91,7 +91,7 @@ private func pointwiseByParts(_ parts: [UnsafePointer<Float>], channels: [Int], 
                               bias: UnsafePointer<Float>?, relu: Bool) {
     let cin = channels.reduce(0, +)
     let offsets = channels.indices.map { channels[..<$0].reduce(0, +) }
-    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: cin, planes: n)
+    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: cin, planes: n, directOutputs: cout)
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let (pa, wa, ya, ba) = (UnsafeSendable(parts), UnsafeSendable(weights), UnsafeSendable(y), UnsafeSendable(bias))
     Parallel.forEachThread(n * blocksPerPlane, threads: Parallel.threads) { range in

@@ -148,7 +148,8 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // Weights far larger than the input (FCN's fc6 and fc7): both gradients by chunks of rows
     // over all the images at once, unless the self-adjoint pass has the Winograd path.
     let wide = WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups,
-                                       blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: ow, k: k, groups: g.groups))
+                                       blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: ow, k: k, groups: g.groups,
+                                                                                    directOutputs: direct ? cgOut : nil))
     let wideInput = wide && !(selfAdjoint && Winograd.applies(cin: cout, cout: cin, kh: kh, kw: kw, g: g))
     // Depthwise: both gradients plane by plane (a stride-1 one's input gradient is its own adjoint).
     let depthwise = DepthwiseConvolution.applies(cin: cin, cout: cout, g: g)
@@ -326,9 +327,16 @@ func summedInOrder(_ partials: [[Float]]) -> [Float] {
 /// 2–8 MB perform alike), at least one row, and small enough that there are 4 jobs or more when
 /// that leaves 256 positions or more to each (one image's 1×1 convolution over a 64² or 32² plane
 /// was a single job: one thread of two). From the shapes only, never the thread count.
-func forwardBlockSize(plane: Int, ow: Int, k: Int, planes: Int) -> Int {
+///
+/// A 1×1 stride-1 convolution's block (`directOutputs`: its output channels) is its input and
+/// output themselves: about 1 MB of both, so that the bias and ReLU pass finds the block in cache
+/// (autosegnet's 32→32 at 512² had 4 MB of each; the share of its forward pass's samples in that
+/// pass fell from 5.4 % to 3.3 %).
+func forwardBlockSize(plane: Int, ow: Int, k: Int, planes: Int, directOutputs: Int? = nil) -> Int {
     let perPlane = (4 + planes - 1) / planes
-    return min(plane, max(ow, (1 << 20) / max(k, 1)), max(256, (plane + perPlane - 1) / perPlane))
+    let size = min(plane, max(ow, (1 << 20) / max(k, 1)), max(256, (plane + perPlane - 1) / perPlane))
+    guard let outputs = directOutputs else { return size }
+    return min(size, max(256, (1 << 18) / (k + outputs) / 16 * 16))
 }
 
 /// The forward pass of a convolution in blocks of output positions small enough to stay in
@@ -370,7 +378,7 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
     let cgIn = cin / g.groups, cgOut = cout / g.groups
     let k = cgIn * kh * kw
     let plane = oh * ow
-    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * g.groups)
+    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * g.groups, directOutputs: direct ? cgOut : nil)
     let blocksPerPlane = (plane + blockSize - 1) / blockSize
     let jobs = n * g.groups * blocksPerPlane
     if WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups, blocks: jobs)

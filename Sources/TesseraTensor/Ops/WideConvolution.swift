@@ -42,8 +42,8 @@ enum WideConvolution {
     }
 
     /// The blocks of positions of the blocked forward pass (``forwardBlockSize``), in all.
-    static func blockedBlocks(n: Int, plane: Int, ow: Int, k: Int, groups: Int) -> Int {
-        let size = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * groups)
+    static func blockedBlocks(n: Int, plane: Int, ow: Int, k: Int, groups: Int, directOutputs: Int? = nil) -> Int {
+        let size = forwardBlockSize(plane: plane, ow: ow, k: k, planes: n * groups, directOutputs: directOutputs)
         return n * groups * ((plane + size - 1) / size)
     }
 
