@@ -45,18 +45,10 @@ struct OpGradientTests {
         #expect(Winograd.byPosition(cin: c.cin, cout: c.cout, total: tiles) == (c.h == 14))
         let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 11)
         let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.1, seed: 12)
-        let xv = Variable(x, requiresGradient: true)
-        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: .same(kernel: 3))
+        let y = conv2d(Variable(x), weight: Variable(w), bias: nil, geometry: .same(kernel: 3))
         let wrong = mismatches(y.value.scalars, directSum(x, w, nil, g: .same(kernel: 3)))
         #expect(wrong == 0, "\(wrong) elements differ from the direct sum")
-        // ⟨r, conv(x′)⟩ = ⟨convᵀ(r), x′⟩ for the gradient convᵀ(r) the backward pass computes.
-        let r = Tensor.uniform(y.shape, limit: 1, seed: 13)
-        y.backward(r)
-        let probe = Tensor.uniform(x.shape, limit: 1, seed: 14)
-        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: .same(kernel: 3)).value
-        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+        expectInputAdjoint(x, w, g: .same(kernel: 3), seed: 13, tolerance: 1e-3)
     }
 
     @Test("dilated 3×3 convolutions on the Winograd path (polyphase parts): forward with bias and ReLU equals the direct sum, backward is its adjoint",
@@ -73,15 +65,7 @@ struct OpGradientTests {
             let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
             #expect(wrong == 0, "relu \(relu): \(wrong) of \(y.count) elements differ from the direct sum")
         }
-        let xv = Variable(x, requiresGradient: true)
-        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: g)
-        let r = Tensor.uniform(y.shape, limit: 1, seed: 104)
-        y.backward(r)
-        let probe = Tensor.uniform(x.shape, limit: 1, seed: 105)
-        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: g).value
-        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+        expectInputAdjoint(x, w, g: g, seed: 104, tolerance: 1e-3)
     }
 
     struct NarrowCase: CustomTestStringConvertible, Sendable {
@@ -168,16 +152,8 @@ struct OpGradientTests {
             let wrong = mismatches(y.scalars, directSum(x, w, b, g: g, relu: relu))
             #expect(wrong == 0, "relu \(relu): \(wrong) elements differ from the direct sum")
         }
-        // ⟨r, conv x′⟩ = ⟨dX, x′⟩: the backward pass's dX (itself a direct convolution here).
-        let xv = Variable(x, requiresGradient: true)
-        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: g)
-        let r = Tensor.uniform(y.shape, limit: 1, seed: 24)
-        y.backward(r)
-        let probe = Tensor.uniform(x.shape, limit: 1, seed: 25)
-        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: g).value
-        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dx, x′⟩ = \(rhs)")
+        // The backward pass's dX is itself a direct convolution here.
+        expectInputAdjoint(x, w, g: g, seed: 24)
     }
 
     @Test("the direct-convolution kernel writes every element and equals the direct sum, past the widths conv2d gives it",
@@ -254,6 +230,21 @@ struct OpGradientTests {
             out[((i * cout + co) * oh + y) * ow + xx] = relu ? max(0, s) : s
         } } } }
         return out
+    }
+
+    /// ⟨r, conv(x′)⟩ = ⟨dX, x′⟩ for the input gradient dX that conv2d's backward pass computes
+    /// from a random r (seed `seed`; the probe x′ seed `seed + 1`), within `tolerance` relative.
+    func expectInputAdjoint(_ x: Tensor, _ w: Tensor, g: ConvolutionGeometry, seed: UInt64, tolerance: Double = 1e-4,
+                            sourceLocation: SourceLocation = #_sourceLocation) {
+        let xv = Variable(x, requiresGradient: true)
+        let y = conv2d(xv, weight: Variable(w), bias: nil, geometry: g)
+        let r = Tensor.uniform(y.shape, limit: 1, seed: seed)
+        y.backward(r)
+        let probe = Tensor.uniform(x.shape, limit: 1, seed: seed + 1)
+        let forward = conv2d(Variable(probe), weight: Variable(w), bias: nil, geometry: g).value
+        let lhs = zip(r.scalars, forward.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) < tolerance * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dX, x′⟩ = \(rhs)", sourceLocation: sourceLocation)
     }
 
     /// Elements of `y` not within 1e-4 of `expected`; NaN (an element never written) counts.

@@ -77,14 +77,7 @@ extension OpGradientTests {
         let y = conv2d(Variable(x), weight: Variable(wt), bias: Variable(b), geometry: g, relu: true).value
         let wrong = mismatches(y.scalars, directSum(x, wt, b, g: g, relu: true))
         #expect(wrong == 0, "\(wrong) elements differ from the direct sum")
-        let xv = Variable(x, requiresGradient: true)
-        let out = conv2d(xv, weight: Variable(wt), bias: nil, geometry: g)
-        let r = Tensor.uniform(out.shape, limit: 1, seed: 224)
-        out.backward(r)
-        let probe = Tensor.uniform(x.shape, limit: 1, seed: 225)
-        let lhs = zip(r.scalars, directSum(probe, wt, nil, g: g)).reduce(0.0) { $0 + Double($1.0) * $1.1 }
-        let rhs = zip(xv.gradient!.scalars, probe.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)), "⟨r, conv x′⟩ = \(lhs), ⟨dX, x′⟩ = \(rhs)")
+        expectInputAdjoint(x, wt, g: g, seed: 224)
     }
 
     @Test("conv2d through the wide-weights path (a 1×1 1024→4096 convolution of two 1×2 images): forward equals the direct sum, gradients are its adjoints")
