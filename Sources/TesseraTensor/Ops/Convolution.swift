@@ -157,42 +157,35 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     return Variable(out, inputs: inputs) { upstream in
         let dy = relu ? mapGradient(upstream, output, ReLUMask()) : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
+        // The depthwise and wide paths write every element of dW and read x and dY in place.
         var dw: Tensor?
-        if weight.requiresGradient && depthwise {
-            var gradient = Tensor(shape: weight.shape)
-            x.value.scalars.withUnsafeBufferPointer { xs in
-            dy.scalars.withUnsafeBufferPointer { dys in
-            gradient.scalars.withUnsafeMutableBufferPointer { gs in
-                DepthwiseConvolution.weightGradient(xs.baseAddress!, dys.baseAddress!, gs.baseAddress!, n: n, channels: cin, h: h, w: w,
-                                                    kh: kh, kw: kw, g: g, oh: oh, ow: ow)
-            } } }
-            dw = gradient
-        } else if weight.requiresGradient && wide {
-            var gradient = Tensor(shape: weight.shape)
-            x.value.scalars.withUnsafeBufferPointer { xs in
-            dy.scalars.withUnsafeBufferPointer { dys in
-            gradient.scalars.withUnsafeMutableBufferPointer { gs in
-                WideConvolution.weightGradient(xs.baseAddress!, dys.baseAddress!, gs.baseAddress!, n: n, cin: cin, h: h, w: w,
-                                               cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
-            } } }
-            dw = gradient
+        if weight.requiresGradient && (depthwise || wide) {
+            dw = withPointers([x.value, dy]) { p in
+                Tensor.filled(shape: weight.shape) { gs in
+                    if depthwise {
+                        DepthwiseConvolution.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, channels: cin, h: h, w: w,
+                                                            kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+                    } else {
+                        WideConvolution.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                                       cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+                    }
+                }
+            }
         } else if weight.requiresGradient {
             dw = weightGradient(x.value, dy, weightShape: weight.shape, g: g, direct: direct)
         }
-        if dx != nil && depthwise && !selfAdjoint {
-            weight.value.scalars.withUnsafeBufferPointer { ws in
-            dy.scalars.withUnsafeBufferPointer { dys in
-            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                DepthwiseConvolution.inputGradient(ws.baseAddress!, dys.baseAddress!, dxs.baseAddress!, n: n, channels: cin, h: h, w: w,
-                                                   kh: kh, kw: kw, g: g, oh: oh, ow: ow)
-            } } }
-        } else if dx != nil && wideInput {
-            weight.value.scalars.withUnsafeBufferPointer { ws in
-            dy.scalars.withUnsafeBufferPointer { dys in
-            dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                WideConvolution.inputGradient(ws.baseAddress!, dys.baseAddress!, dxs.baseAddress!, n: n, cin: cin, h: h, w: w,
-                                              cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
-            } } }
+        if dx != nil && ((depthwise && !selfAdjoint) || wideInput) {
+            withPointers([weight.value, dy]) { p in
+                dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                    if depthwise {
+                        DepthwiseConvolution.inputGradient(p[0].value, p[1].value, dxs.baseAddress!, n: n, channels: cin, h: h, w: w,
+                                                           kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+                    } else {
+                        WideConvolution.inputGradient(p[0].value, p[1].value, dxs.baseAddress!, n: n, cin: cin, h: h, w: w,
+                                                      cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
+                    }
+                }
+            }
         } else if dx != nil && selfAdjoint {
             var flipped = Tensor(shape: [cin, cgOut, kh, kw])
             for grp in 0..<g.groups { for co in 0..<cgOut { for ci in 0..<cgIn { for i in 0..<kh { for j in 0..<kw {
@@ -306,14 +299,13 @@ func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: Convolutio
     } } }
     let sum = summedInOrder(partials)
     guard transposed else { return Tensor(shape: weightShape, scalars: sum) }
-    var gradient = Tensor(shape: weightShape)
-    gradient.scalars.withUnsafeMutableBufferPointer { gs in
+    // Each group's K × Cout block back to Cout × K, in place in the layout.
+    return Tensor.filled(shape: weightShape) { gs in
         for grp in 0..<g.groups {
-            let (from, to) = (grp * cgOut * k, grp * cgOut * k)
-            for kk in 0..<k { for co in 0..<cgOut { gs[to + co * k + kk] = sum[from + kk * cgOut + co] } }
+            let base = grp * cgOut * k
+            for kk in 0..<k { for co in 0..<cgOut { gs[base + co * k + kk] = sum[base + kk * cgOut + co] } }
         }
     }
-    return gradient
 }
 
 /// Per-thread partial sums added in thread order: the same result for a fixed thread count.

@@ -27,8 +27,7 @@ enum WideConvolution {
 
     /// Whether a convolution of `n` images takes this path, given the blocks the blocked forward
     /// pass would use (`blocks` in all).
-    static func applies(n: Int, cout: Int, k: Int, plane: Int, groups: Int, blocks: Int,
-                        minimumWeights: Int = minimumWeights) -> Bool {
+    static func applies(n: Int, cout: Int, k: Int, plane: Int, groups: Int, blocks: Int) -> Bool {
         enabled && groups == 1 && cout * k >= minimumWeights && cout * blocks > 8 * n * plane
             && k * n * plane <= maximumUnfolded
     }
@@ -79,14 +78,6 @@ enum WideConvolution {
                 }
             }
             return body(UnsafePointer(cs.baseAddress!))
-        }
-    }
-
-    /// `n` planes of `rows × plane` (NCHW) as one `rows × (n·plane)` matrix, and back.
-    static func gatherImages(_ y: UnsafePointer<Float>, n: Int, rows: Int, plane: Int, into m: UnsafeMutablePointer<Float>) {
-        let (ya, ma) = (UnsafeSendable(y), UnsafeSendable(m))
-        Parallel.forEach(n) { b in
-            for r in 0..<rows { (ma.value + r * n * plane + b * plane).update(from: ya.value + (b * rows + r) * plane, count: plane) }
         }
     }
 
@@ -177,7 +168,10 @@ enum WideConvolution {
         if n == 1 { return body(y) }
         var m = scratch(rows * n * plane)
         return m.withUnsafeMutableBufferPointer { ms in
-            gatherImages(y, n: n, rows: rows, plane: plane, into: ms.baseAddress!)
+            let (ya, ma) = (UnsafeSendable(y), UnsafeSendable(ms.baseAddress!))
+            Parallel.forEach(n) { b in
+                for r in 0..<rows { (ma.value + r * n * plane + b * plane).update(from: ya.value + (b * rows + r) * plane, count: plane) }
+            }
             return body(UnsafePointer(ms.baseAddress!))
         }
     }
