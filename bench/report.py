@@ -27,9 +27,11 @@ headline = re.compile(r"ratio|×|\bx\b|[0-9]x\b|peak RSS|agree|disagree|failed|n
 
 def models_table(text):
     """The models benchmark's JSON lines as a table: Tessera against ONNX Runtime (forward 1×512²)
-    and the faster PyTorch layout (forward, training step 4×256²), ratio = reference time / Tessera's."""
+    and the faster PyTorch layout (forward, training step 4×256²), ratio = reference time / Tessera's.
+    A case timed in several rounds (bench/models.sh) counts with the median of its rounds' figures."""
     import json
-    rows, checks = {}, {}
+    import statistics
+    rows, checks, rounds = {}, {}, set()
     for line in text.splitlines():
         if not line.startswith("{"):
             continue
@@ -37,9 +39,13 @@ def models_table(text):
         if "check" in r:
             checks.setdefault(r["name"], []).append(r["max_abs_diff"])
             continue
-        rows.setdefault(r["name"], {})[(r["runtime"], r["case"], r["batch"])] = r["median_s"]
+        if "median_s" not in r:
+            continue
+        rows.setdefault(r["name"], {}).setdefault((r["runtime"], r["case"], r["batch"]), []).append(r["median_s"])
+        rounds.add(r.get("round", 1))
     if not rows:
         return None
+    rows = {name: {key: statistics.median(v) for key, v in r.items()} for name, r in rows.items()}
     out = ["| model | outputs agree (max abs diff) | forward 1×512²: tessera / ONNX Runtime | ratio | "
            "forward: faster PyTorch | ratio | training step 4×256²: tessera / faster PyTorch | ratio |",
            "|---|---|---|---:|---|---:|---|---:|"]
@@ -59,6 +65,8 @@ def models_table(text):
             return f"{ref / mine:.2f}×" if ref and mine else "—"
         out.append(f"| {name} | {agree} | {fmt(t_f)} / {fmt(ort)} | {ratio(ort, t_f)} | {fmt(torch_f)} | {ratio(torch_f, t_f)} | "
                    f"{fmt(t_t)} / {fmt(torch_t)} | {ratio(torch_t, t_t)} |")
+    if len(rounds) > 1:
+        out.append(f"\nEach figure: the median over {len(rounds)} interleaved rounds of each process's median.")
     return "\n".join(out)
 
 

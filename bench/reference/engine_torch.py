@@ -1,9 +1,17 @@
 """The engine reference: the same network with the same weights in PyTorch (NCHW and
 channels_last) and ONNX Runtime. Checks the output against Tessera's (1e-4) before timing.
 
-    python engine_torch.py NAME EXPORT_DIR THREADS RUNS [train-only LAYOUT | batches B,B…]
-Prints JSON lines: {"name", "runtime", "case", "batch", "size", "median_s"}. With train-only, runs
-only the training steps in one layout (nchw or channels-last), for a peak-memory measurement.
+    python engine_torch.py NAME EXPORT_DIR THREADS RUNS [MODE VALUE] [round R] [layouts L,L]
+Prints JSON lines: {"name", "runtime", "case", "batch", "size", "median_s"}, with "round": R when
+given. MODE VALUE:
+  batches B,B…   (the default, 1,4) the check, the forward passes at those batches in PyTorch and
+                 ONNX Runtime, then the training steps in both layouts;
+  forward B,B…   the check and the forward passes only;
+  train L,L…     the training steps in those layouts (nchw, channels-last) only;
+  train-only L   the same, one layout (for a peak-memory measurement).
+layouts: the PyTorch layouts the forward passes run in (default both). bench/models.sh alternates
+forward and train with Tessera's runs, round after round. The ONNX export is reused while it is
+newer than the weights.
 """
 import json
 import os
@@ -29,18 +37,26 @@ def median_time(fn, runs):
     return statistics.median(times)
 
 
+ROUND = {}
+
+
 def report(**row):
-    print(json.dumps(row), flush=True)
+    print(json.dumps({**row, **ROUND}), flush=True)
 
 
 def main():
     name, folder, threads, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if len(sys.argv) > 6 and sys.argv[5] == "train-only":
-        train_steps(name, folder, runs, [sys.argv[6]])
+    pairs = dict(zip(sys.argv[5::2], sys.argv[6::2]))
+    if "round" in pairs:
+        ROUND["round"] = int(pairs.pop("round"))
+    layouts = pairs.pop("layouts", "nchw,channels-last").split(",")
+    (mode, value), = pairs.items() or [("batches", "1,4")]
+    if mode in ("train-only", "train"):
+        train_steps(name, folder, runs, value.split(","))
         return
-    batches = [int(b) for b in sys.argv[6].split(",")] if len(sys.argv) > 6 and sys.argv[5] == "batches" else [1, 4]
+    batches = [int(b) for b in value.split(",")]
     model = build(name)
     load_tessera(model, f"{folder}/{name}.safetensors")
     model.eval()
@@ -59,8 +75,9 @@ def main():
     onnx_path = f"{folder}/{name}.onnx"
     session = None
     try:
-        torch.onnx.export(model, io["input"], onnx_path, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, dynamo=False)
+        if not (os.path.exists(onnx_path) and os.path.getmtime(onnx_path) > os.path.getmtime(f"{folder}/{name}.safetensors")):
+            torch.onnx.export(model, io["input"], onnx_path, input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, dynamo=False)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -76,19 +93,22 @@ def main():
     for batch in batches:
         x = torch.rand(batch, 3, 512, 512)
         with torch.no_grad():
-            report(name=name, runtime="pytorch-nchw", case="forward", batch=batch, size=512,
-                   median_s=median_time(lambda: model(x), runs))
-            cl = model.to(memory_format=torch.channels_last)
-            xc = x.to(memory_format=torch.channels_last)
-            report(name=name, runtime="pytorch-channels-last", case="forward", batch=batch, size=512,
-                   median_s=median_time(lambda: cl(xc), runs))
-            model.to(memory_format=torch.contiguous_format)
+            if "nchw" in layouts:
+                report(name=name, runtime="pytorch-nchw", case="forward", batch=batch, size=512,
+                       median_s=median_time(lambda: model(x), runs))
+            if "channels-last" in layouts:
+                cl = model.to(memory_format=torch.channels_last)
+                xc = x.to(memory_format=torch.channels_last)
+                report(name=name, runtime="pytorch-channels-last", case="forward", batch=batch, size=512,
+                       median_s=median_time(lambda: cl(xc), runs))
+                model.to(memory_format=torch.contiguous_format)
         if session is not None:
             xn = x.numpy()
             report(name=name, runtime="onnxruntime", case="forward", batch=batch, size=512,
                    median_s=median_time(lambda: session.run(None, {"x": xn}), runs))
 
-    train_steps(name, folder, runs, ["nchw", "channels-last"])
+    if mode == "batches":
+        train_steps(name, folder, runs, ["nchw", "channels-last"])
 
 
 def train_steps(name, folder, runs, layouts):
