@@ -10,13 +10,14 @@ extension OpGradientTests {
         var testDescription: String { "\(n)×\(channels)×\(h)×\(w) → \(cout), k\(k) d\(g.dilation)" }
     }
 
-    // Winograd (blocked, and by position for a small plane), dilated Winograd, 1×1 GEMMs by part,
-    // a 1×1 expansion the pointwise kernel takes, and a 5×5 convolution: the last two concatenate.
+    // Winograd (blocked, and by position for a small plane), dilated Winograd, a 1×1 convolution
+    // the pointwise kernel takes by parts (4 jobs), one over too few pixels for it (1 job), and a
+    // 5×5 convolution: the last two concatenate.
     static let partsCases: [PartsCase] = [
         PartsCase(n: 2, channels: [16, 8, 24], cout: 20, h: 13, w: 22, k: 3, g: .same(kernel: 3)),
         PartsCase(n: 2, channels: [48, 32], cout: 64, h: 14, w: 19, k: 3, g: .same(kernel: 3)),
         PartsCase(n: 1, channels: [10, 12], cout: 17, h: 15, w: 19, k: 3, g: .same(kernel: 3, dilation: 2)),
-        PartsCase(n: 2, channels: [5, 3, 7], cout: 6, h: 9, w: 11, k: 1, g: .init()),
+        PartsCase(n: 4, channels: [5, 3, 7], cout: 6, h: 9, w: 11, k: 1, g: .init()),
         PartsCase(n: 1, channels: [4, 3], cout: 24, h: 5, w: 6, k: 1, g: .init()),
         PartsCase(n: 1, channels: [3, 2], cout: 4, h: 8, w: 7, k: 5, g: .same(kernel: 5)),
     ]
@@ -28,6 +29,10 @@ extension OpGradientTests {
         if c.k == 3 && c.g.dilation == 1 {
             let tiles = c.n * ((c.h + 3) / 4) * ((c.w + 3) / 4)
             #expect(Winograd.byPosition(cin: cin, cout: c.cout, total: tiles) == (c.h == 14))
+        }
+        if c.k == 1 {
+            #expect(PointwiseConvolution.applies(n: c.n, cin: cin, cout: c.cout, plane: c.h * c.w, kh: 1, kw: 1, g: c.g)
+                    == (PointwiseConvolution.available && c.n == 4))
         }
         let parts = c.channels.enumerated().map { Tensor.uniform([c.n, $1, c.h, c.w], limit: 1, seed: 300 + UInt64($0)) }
         let w = Tensor.uniform([c.cout, cin, c.k, c.k], limit: cin > 64 ? 0.05 : 0.3, seed: 310)

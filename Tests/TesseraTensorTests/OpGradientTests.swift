@@ -88,7 +88,7 @@ struct OpGradientTests {
     func gemmEpilogue(c: (cout: Int, stride: Int, k: Int, dilation: Int)) {
         let g = c.k == 1 ? ConvolutionGeometry() : ConvolutionGeometry(stride: c.stride, padding: c.dilation * (c.k - 1) / 2, dilation: c.dilation)
         #expect(!DirectConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g) && !Winograd.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g)
-                && !PointwiseConvolution.applies(cin: 5, cout: c.cout, kh: c.k, kw: c.k, g: g))
+                && !PointwiseConvolution.applies(n: 2, cin: 5, cout: c.cout, plane: 9 * 11, kh: c.k, kw: c.k, g: g))
         let x = Tensor.uniform([2, 5, 9, 11], limit: 1, seed: 91)
         let w = Tensor.uniform([c.cout, 5, c.k, c.k], limit: 0.3, seed: 92)
         let b = Tensor.uniform([c.cout], limit: 0.3, seed: 93)
@@ -99,11 +99,14 @@ struct OpGradientTests {
         }
     }
 
-    @Test("pointwise expansions (the 1×1 kernel): forward with bias and ReLU equals the direct sum, at plane sizes around its blocks of 16 pixels and output channels not a multiple of 6",
-          arguments: [(2, 5, 44, 9, 11), (1, 16, 97, 13, 29), (1, 40, 240, 8, 8), (1, 3, 7, 1, 1), (1, 24, 150, 64, 70)])
+    // Planes around the kernel's blocks of 24 pixels and its chunks (33 inputs: chunks of 984
+    // pixels in jobs of 1128), output channels not a multiple of 4, and 700 inputs (a chunk of
+    // one block).
+    @Test("pointwise convolutions (the 1×1 kernel): forward with bias and ReLU equals the direct sum",
+          arguments: [(4, 5, 7, 9, 11), (1, 16, 97, 29, 31), (1, 40, 240, 32, 32), (1, 33, 33, 64, 70), (2, 700, 6, 16, 16)])
     func pointwise(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
         let g = ConvolutionGeometry()
-        #expect(PointwiseConvolution.applies(cin: c.cin, cout: c.cout, kh: 1, kw: 1, g: g) == PointwiseConvolution.available)
+        #expect(PointwiseConvolution.applies(n: c.n, cin: c.cin, cout: c.cout, plane: c.h * c.w, kh: 1, kw: 1, g: g) == PointwiseConvolution.available)
         let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 96)
         let w = Tensor.uniform([c.cout, c.cin, 1, 1], limit: 0.3, seed: 97)
         let b = Tensor.uniform([c.cout], limit: 0.3, seed: 98)
@@ -197,7 +200,11 @@ struct OpGradientTests {
           arguments: [(2, 5, 19, 37, 3, ConvolutionGeometry.same(kernel: 3, groups: 5)),
                       (1, 4, 17, 23, 5, ConvolutionGeometry(stride: 2, padding: 2, groups: 4)),
                       (1, 3, 9, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 3)),
-                      (1, 6, 11, 45, 5, ConvolutionGeometry.same(kernel: 5, groups: 6))])
+                      (1, 6, 11, 45, 5, ConvolutionGeometry.same(kernel: 5, groups: 6)),
+                      // Planes wide enough to go in several bands of rows (21 rows of 702 padded
+                      // columns; 6 output rows of stride 2 over 1034).
+                      (1, 2, 40, 700, 3, ConvolutionGeometry.same(kernel: 3, groups: 2)),
+                      (1, 2, 45, 1030, 5, ConvolutionGeometry(stride: 2, padding: 2, groups: 2))])
     func depthwise(c: (n: Int, ch: Int, h: Int, w: Int, k: Int, g: ConvolutionGeometry)) {
         #expect(DepthwiseConvolution.applies(cin: c.ch, cout: c.ch, g: c.g))
         let x = Tensor.uniform([c.n, c.ch, c.h, c.w], limit: 1, seed: 81)

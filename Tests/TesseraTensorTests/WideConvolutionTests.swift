@@ -69,7 +69,7 @@ extension OpGradientTests {
         let kk = c.cin * c.k * c.k
         #expect(WideConvolution.appliesToFewBlocks(cout: c.cout, groups: 1,
                                                    blocks: WideConvolution.blockedBlocks(n: 1, plane: c.h * c.w, ow: c.w, k: kk, groups: 1)))
-        #expect(!PointwiseConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g)
+        #expect(!PointwiseConvolution.applies(n: 1, cin: c.cin, cout: c.cout, plane: c.h * c.w, kh: c.k, kw: c.k, g: g)
                 && !DirectConvolution.applies(cin: c.cin, cout: c.cout, kh: c.k, kw: c.k, g: g))
         let x = Tensor.uniform([1, c.cin, c.h, c.w], limit: 1, seed: 221)
         let wt = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.2, seed: 222)

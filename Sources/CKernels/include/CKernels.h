@@ -57,12 +57,13 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
 void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u, int portable);
 
 /// Pointwise (1×1, stride 1) convolution of one image: `y[co][p] = bias[co] + Σ_ci w[co][ci] ·
-/// x[ci][p]` (then, with `relu`, clamped at 0) for the pixels `first ..< first + count` of planes
-/// `plane` floats long; `bias` may be NULL. `packed` is from `tsr_pointwise_pack` (the
-/// `cout × cin` weights in blocks of 4 output channels). Needs AVX2+FMA
+/// planes[ci][p]` (then, with `relu`, clamped at 0) for the pixels `first ..< first + count` of
+/// planes `plane` floats long; `planes` holds one pointer per input channel (the channels may come
+/// from several tensors), `y` the first output plane; `bias` may be NULL. `packed` is from
+/// `tsr_pointwise_pack` (the `cout × cin` weights in blocks of 4 output channels). Needs AVX2+FMA
 /// (`tsr_pointwise_available`); `scratch` holds `tsr_pointwise_scratch_count(cin)` floats.
-void tsr_pointwise_conv(const float *x, int cin, size_t plane, const float *packed, int cout,
-                        const float *bias, int relu, float *y, size_t first, size_t count, float *scratch);
+void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                        float *y, size_t plane, size_t first, size_t count, float *scratch);
 size_t tsr_pointwise_scratch_count(int cin);
 size_t tsr_pointwise_packed_count(int cin, int cout);
 void tsr_pointwise_pack(const float *w, int cin, int cout, float *packed);

@@ -33,8 +33,8 @@ struct InputPlanes: @unchecked Sendable {
 /// `conv2d(concat(parts), …)` without the concatenated copy when nothing needs a gradient
 /// (evaluation) and the convolution reads its input plane by plane: the 3×3 Winograd paths
 /// (UNet++'s and EfficientUNet++'s decoders convolve the concatenation of up to five feature
-/// maps, 100–200 MB at 512²) and the GEMMs of a 1×1 convolution (AutoSegNet's decoder cells),
-/// one product per part added into the output. Otherwise, and in training, the parts are
+/// maps, 100–200 MB at 512²) and the pointwise kernel of a 1×1 convolution (AutoSegNet's decoder
+/// cells), which copies each chunk of pixels plane by plane anyway. Otherwise, and in training, the parts are
 /// concatenated and convolved as `conv2d` does.
 public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Variable?,
                    geometry g: ConvolutionGeometry = .init(), relu: Bool = false) -> Variable {
@@ -51,10 +51,7 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
     let winograd = Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let dilated = Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let plane = h * w
-    let pointwise = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1
-        && !PointwiseConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
-        && !WideConvolution.applies(n: n, cout: cout, k: cin, plane: plane, groups: 1,
-                                    blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: w, k: cin, groups: 1, directOutputs: cout))
+    let pointwise = PointwiseConvolution.applies(n: n, cin: cin, cout: cout, plane: plane, kh: kh, kw: kw, g: g)
     guard !gradient, winograd || dilated || pointwise else {
         return conv2d(concat(parts), weight: weight, bias: bias, geometry: g, relu: relu)
     }
@@ -71,8 +68,8 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
                         Winograd.convolveDilated(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
                                                  dilation: g.dilation, bias: biasPointer, relu: relu)
                     } else {
-                        pointwiseByParts(sources.map(\.value), channels: channels, ws.baseAddress!, ys.baseAddress!, n: n, cout: cout,
-                                         plane: plane, ow: w, bias: biasPointer, relu: relu)
+                        PointwiseConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout,
+                                                      plane: plane, bias: biasPointer, relu: relu)
                     }
                 }
             }
@@ -80,32 +77,5 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
     }
     return Variable(out, inputs: parts + [weight] + (bias.map { [$0] } ?? []), op: "conv2d") { _ in
         preconditionFailure("conv2d(concatenated:) records no gradient")
-    }
-}
-
-/// A 1×1 convolution of the concatenation of `parts` (`n × channels[p] × plane` each): for each
-/// block of positions, one GEMM per part with that part's columns of the weights, each added
-/// into the block (the forward path's blocks, see ``forwardBlockSize``), then the bias and ReLU.
-private func pointwiseByParts(_ parts: [UnsafePointer<Float>], channels: [Int], _ weights: UnsafePointer<Float>,
-                              _ y: UnsafeMutablePointer<Float>, n: Int, cout: Int, plane: Int, ow: Int,
-                              bias: UnsafePointer<Float>?, relu: Bool) {
-    let cin = channels.reduce(0, +)
-    let offsets = channels.indices.map { channels[..<$0].reduce(0, +) }
-    let blockSize = forwardBlockSize(plane: plane, ow: ow, k: cin, planes: n, directOutputs: cout)
-    let blocksPerPlane = (plane + blockSize - 1) / blockSize
-    let (pa, wa, ya, ba) = (UnsafeSendable(parts), UnsafeSendable(weights), UnsafeSendable(y), UnsafeSendable(bias))
-    Parallel.forEachThread(n * blocksPerPlane, threads: Parallel.threads) { range in
-        for job in range {
-            let (b, first) = (job / blocksPerPlane, (job % blocksPerPlane) * blockSize)
-            let count = min(blockSize, plane - first)
-            let output = ya.value + b * cout * plane + first
-            for p in channels.indices {
-                BLAS.sgemm(.none, .none, m: cout, n: count, k: channels[p], a: wa.value + offsets[p], lda: cin,
-                           b: pa.value[p] + b * channels[p] * plane + first, ldb: plane, beta: p == 0 ? 0 : 1, c: output, ldc: plane)
-            }
-            if ba.value != nil || relu {
-                for co in 0..<cout { tsr_bias_relu(output + co * plane, count, ba.value?[co] ?? 0, relu ? 1 : 0) }
-            }
-        }
     }
 }

@@ -357,8 +357,8 @@ func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                                       bias: epilogue?.bias, relu: epilogue?.relu ?? false)
         return epilogue != nil
     }
-    if PointwiseConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
-        PointwiseConvolution.convolve(x, weights, y, n: n, cin: cin, cout: cout, plane: oh * ow,
+    if PointwiseConvolution.applies(n: n, cin: cin, cout: cout, plane: oh * ow, kh: kh, kw: kw, g: g) {
+        PointwiseConvolution.convolve(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, cout: cout, plane: oh * ow,
                                       bias: epilogue?.bias, relu: epilogue?.relu ?? false)
         return epilogue != nil
     }

@@ -134,53 +134,65 @@ extension DepthwiseConvolution {
     }
 }
 
-/// Pointwise (1×1, stride 1) convolution on the C kernel in `CKernels`: with few input channels
-/// OpenBLAS packs the input's columns for as long as it multiplies them, and the bias and ReLU
-/// take a second pass; the kernel reads the planes in place and stores each output once.
-/// On CPUs with AVX2+FMA; elsewhere, or with `TESSERA_POINTWISE_CONV=0` in the environment (to
-/// compare the two paths), through `cblas_sgemm`.
+/// Pointwise (1×1, stride 1) convolution on the C kernel in `CKernels`: OpenBLAS zeroes its output
+/// block, packs the block's columns (as long as it multiplies them when there are few input
+/// channels), and the bias and ReLU take a second pass; the kernel copies each chunk of pixels
+/// once, keeps 4 output channels × 24 pixels in registers over all input channels and stores each
+/// output once, with the bias and ReLU. It reads its input plane by plane, so a concatenation's
+/// parts are read where they are. On CPUs with AVX2+FMA; elsewhere, or with
+/// `TESSERA_POINTWISE_CONV=0` in the environment (to compare the two paths), through `cblas_sgemm`.
 enum PointwiseConvolution {
-    /// Expansions (at least twice as many outputs as inputs) with at most this many input
-    /// channels take the kernel. Measured with `tessera-bench --convs pw` against
-    /// `TESSERA_POINTWISE_CONV=0` (2 threads, AVX2, forward): EfficientNet's 16→96 at 256²,
-    /// 24→144 at 128² and 40→240 at 64² run in 0.0033–0.0039, 0.0016–0.0018 and 0.0006–0.0009 s
-    /// against 0.0055–0.0061, 0.0026–0.0030 and 0.0013–0.0017 s; 32→32 at 512² ties (both reach
-    /// the memory's bandwidth), and from 64 inputs on OpenBLAS runs ahead.
-    static let maximumInputChannels = 40
+    /// Input channels up to this many take the kernel. Measured with `tessera-bench --convs pw`
+    /// against `TESSERA_POINTWISE_CONV=0` (2 threads of an AVX2 EPYC, forward, medians of 5
+    /// interleaved processes): 32→32 at 512² 6.1 against 8.1 ms, 64→64 at 256² 4.7 against 6.7,
+    /// 128→128 at 128² 3.7 against 5.4, 512→512 at 32² 3.2 against 4.3, 16→96 at 256² 2.0
+    /// against 4.1; 96→32 at 512² ties (18 and 17 ms). 1024→1024 at 32² was still ahead in C
+    /// (12.6 against 13.4 ms); past that, untested.
+    static let maximumInputChannels = 1024
 
     static let available: Bool = tsr_pointwise_available() != 0
         && ProcessInfo.processInfo.environment["TESSERA_POINTWISE_CONV"] != "0"
 
-    static func applies(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
-        available && kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1
-            && cin <= maximumInputChannels && cout >= 2 * cin
+    /// Pixels per job: up to 6144 (a multiple of the kernel's 24), at least 4 per image where that
+    /// leaves 192 pixels or more to each; from the shapes only, never the thread count.
+    static func blockSize(plane: Int) -> Int { min(plane, 6144, max(192, (plane / 4 + 23) / 24 * 24)) }
+
+    /// Whether the kernel takes the convolution: a 1×1 stride-1 one without groups, with at most
+    /// `maximumInputChannels` inputs and 4 jobs or more (fewer pixels than that, as FCN's 4096
+    /// channels over a 16² plane, go to the paths that split by output channels).
+    static func applies(n: Int, cin: Int, cout: Int, plane: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
+        guard available && kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1
+            && cin <= maximumInputChannels else { return false }
+        let size = blockSize(plane: plane)
+        return n * ((plane + size - 1) / size) >= 4
     }
 
-    /// The convolution of `n` images (`cin × plane` each) into `y` (`cout × plane` each).
-    static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    /// The convolution of `n` images (`cin` planes each, from `planes`) into `y` (`cout × plane` each).
+    static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool) {
         let packedCount = tsr_pointwise_packed_count(Int32(cin), Int32(cout))
         let packed = [Float](unsafeUninitializedCapacity: packedCount) { buffer, initialized in
             tsr_pointwise_pack(weights, Int32(cin), Int32(cout), buffer.baseAddress!)
             initialized = packedCount
         }
-        // Blocks of up to 6144 pixels (a multiple of the kernel's 24), at least 4 per image where
-        // that leaves 192 pixels or more to each; from the shapes only, never the thread count.
-        let block = min(plane, 6144, max(192, (plane / 4 + 23) / 24 * 24))
+        // One pointer per input channel of each image.
+        let pointers: [UnsafePointer<Float>?] = (0..<n).flatMap { b in (0..<cin).map { planes(b, $0) } }
+        let block = blockSize(plane: plane)
         let blocks = (plane + block - 1) / block
-        let (xa, ya, ba) = (UnsafeSendable(x), UnsafeSendable(y), UnsafeSendable(bias))
+        let (ya, ba) = (UnsafeSendable(y), UnsafeSendable(bias))
         packed.withUnsafeBufferPointer { pp in
-            let pa = UnsafeSendable(pp.baseAddress!)
+        pointers.withUnsafeBufferPointer { ps in
+            let (pa, xa) = (UnsafeSendable(pp.baseAddress!), UnsafeSendable(ps.baseAddress!))
             let scratchCount = tsr_pointwise_scratch_count(Int32(cin))
             Parallel.forEachThread(n * blocks, threads: Parallel.threads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
                 for job in range {
                     let (b, first) = (job / blocks, (job % blocks) * block)
-                    tsr_pointwise_conv(xa.value + b * cin * plane, Int32(cin), plane, pa.value, Int32(cout), ba.value, relu ? 1 : 0,
-                                       ya.value + b * cout * plane, first, min(block, plane - first), scratch)
+                    tsr_pointwise_conv(xa.value + b * cin, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
+                                       ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch)
                 }
             }
-        }
+        } }
     }
 }

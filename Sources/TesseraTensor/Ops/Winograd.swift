@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// 3×3 convolutions with stride 1, padding 1 by Winograd's minimal filtering F(4×4, 3×3)
 /// (Lavin & Gray 2016, points 0, ±1, ±2, ∞): each 4×4 output tile costs 36 multiplications per
@@ -8,10 +9,14 @@ import CKernels
 /// count and each output tile is written by one block, so results are bit-identical for any
 /// thread count.
 enum Winograd {
+    /// `TESSERA_WINOGRAD=0` in the environment sends these convolutions to the other paths (to
+    /// compare them).
+    static let enabled = ProcessInfo.processInfo.environment["TESSERA_WINOGRAD"] != "0"
+
     /// Whether the convolution takes this path: 3×3, stride 1, padding 1, no dilation or groups,
     /// and channels wide enough that the 36 GEMMs are not dominated by the transforms.
     static func applies(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
-        kh == 3 && kw == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 && g.groups == 1
+        enabled && kh == 3 && kw == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 && g.groups == 1
             && cin >= minimumChannels && cout >= minimumChannels
     }
 
@@ -19,7 +24,7 @@ enum Winograd {
     /// ``convolveDilated(_:_:_:n:cin:cout:h:w:dilation:bias:relu:)``): stride 1, padding equal to
     /// the dilation (the size is kept), no groups, channels as for the plain path.
     static func appliesDilated(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
-        kh == 3 && kw == 3 && g.stride == 1 && g.dilation > 1 && g.padding == g.dilation && g.groups == 1
+        enabled && kh == 3 && kw == 3 && g.stride == 1 && g.dilation > 1 && g.padding == g.dilation && g.groups == 1
             && cin >= minimumChannels && cout >= minimumChannels
     }
 
