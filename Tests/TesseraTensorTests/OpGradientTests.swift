@@ -73,7 +73,7 @@ struct OpGradientTests {
         var testDescription: String { "\(n)×\(cin)×\(h)×\(w) → \(cout), k\(k) d\(dilation)" }
     }
 
-    // Widths past one 32-pixel block with a ragged tail, output channels that fill no block,
+    // Widths past one 24-pixel block with a ragged tail, output channels that fill no block of 4,
     // several bands of rows, dilation, 5×5 and 7×7 kernels larger than the image.
     static let narrowCases: [NarrowCase] = [
         NarrowCase(n: 2, cin: 5, cout: 11, h: 19, w: 37, k: 3, dilation: 1),

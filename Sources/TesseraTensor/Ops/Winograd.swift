@@ -17,8 +17,15 @@ enum Winograd {
     /// and channels wide enough that the 36 GEMMs are not dominated by the transforms.
     static func applies(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
         enabled && kh == 3 && kw == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 && g.groups == 1
-            && cin >= minimumChannels && cout >= minimumChannels
+            && cin >= minimumChannels && cout >= (DirectConvolution.available ? minimumDirectOutputs : minimumChannels)
     }
+
+    /// Output channels from which plain 3×3 layers take this path where the direct kernel runs:
+    /// measured with `tessera-bench --convs eff` against `TESSERA_WINOGRAD=0` (2 threads of an
+    /// AVX2 EPYC, the direct kernel's 4×24 blocks, medians of 5 interleaved processes), the direct
+    /// kernel runs 16→16 at 512² in 17.7 against 27.8 ms and 32→16 in 36.9 against 43.6; at 32
+    /// outputs the two are close (32→32 at 256²: 14.1 against 16.0; 40→32: 23.0 against 19.3).
+    static let minimumDirectOutputs = 17
 
     /// Whether a dilated 3×3 convolution takes this path through its polyphase parts (see
     /// ``convolveDilated(_:_:_:n:cin:cout:h:w:dilation:bias:relu:)``): stride 1, padding equal to
