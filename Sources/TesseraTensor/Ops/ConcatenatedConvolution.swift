@@ -34,8 +34,8 @@ struct InputPlanes: @unchecked Sendable {
 /// (evaluation) and the convolution reads its input plane by plane: the 3×3 Winograd paths
 /// (UNet++'s and EfficientUNet++'s decoders convolve the concatenation of up to five feature
 /// maps, 100–200 MB at 512²) and the pointwise kernel of a 1×1 convolution (AutoSegNet's decoder
-/// cells), which copies each chunk of pixels plane by plane anyway. Otherwise, and in training, the parts are
-/// concatenated and convolved as `conv2d` does.
+/// cells), which copies each chunk of pixels plane by plane anyway. Otherwise, and in training,
+/// the parts are concatenated and convolved as `conv2d` does.
 public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Variable?,
                    geometry g: ConvolutionGeometry = .init(), relu: Bool = false) -> Variable {
     precondition(!parts.isEmpty, "conv2d: nothing to concatenate")
