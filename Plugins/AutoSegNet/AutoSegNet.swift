@@ -103,7 +103,7 @@ final class SeparableConvolution: Layer {
 
     var children: [(String, any Layer)] { [("depthwise", depthwise), ("pointwise", pointwise)] }
 
-    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { pointwise(depthwise(x, c), c) }
+    func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { pointwise.afterDepthwise(depthwise, x, c) }
 }
 
 /// Hybrid dilated convolution (Wang et al. 2018): 3×3 convolutions with dilation 1, 2 and 3 in

@@ -95,18 +95,19 @@ static void rows_avx2_stride1(const float *padded, int pw, const float *weights,
 // cache while the band's taps read them, instead of a whole padded plane (1 MB at 512², twice
 // a 512 KB L2) copied before the taps read it back (32 planes of 512², 3×3, 2 threads of an AVX2
 // EPYC: 7.4 against 7.8 ms; the pass is bound by the memory's bandwidth either way).
-void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,
-                         int stride, int pad, int dilation, float bias, int relu,
-                         float *y, int oh, int ow, float *scratch) {
+void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int kh, int kw,
+                        int stride, int pad, int dilation, float bias, int relu,
+                        float *y, int ow, int first_row, int row_count, float *scratch) {
     const int pw = w + 2 * pad, reach = (kh - 1) * dilation + 1;
     int band = (16384 / pw - reach) / stride + 1;
     if (band < 1) band = 1;
-    for (int first = 0; first < oh; first += band) {
-        const int rows = oh - first < band ? oh - first : band;
+    const int end = first_row + row_count;
+    for (int first = first_row; first < end; first += band) {
+        const int rows = end - first < band ? end - first : band;
         // Padded rows first·stride ..< first·stride + (rows − 1)·stride + reach (within the
         // h + 2·pad rows of the whole padded plane, which the scratch holds).
         tsr_pad_rows(x, 1, h, w, pad, first * stride, (rows - 1) * stride + reach, (size_t)pw, scratch);
-        float *out = y + (size_t)first * ow;
+        float *out = y + (size_t)(first - first_row) * ow;
         if (tsr_cpu_avx2_fma() && stride == 1)
             rows_avx2_stride1(scratch, pw, weights, kh, kw, dilation, bias, relu, out, rows, ow);
         else if (tsr_cpu_avx2_fma())
@@ -114,6 +115,12 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
         else
             rows_base(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
     }
+}
+
+void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,
+                         int stride, int pad, int dilation, float bias, int relu,
+                         float *y, int oh, int ow, float *scratch) {
+    tsr_depthwise_rows(x, h, w, weights, kh, kw, stride, pad, dilation, bias, relu, y, ow, 0, oh, scratch);
 }
 
 // The gradients. Weights: for each tap, the dot product of the output gradient with the

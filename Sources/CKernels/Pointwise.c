@@ -67,7 +67,7 @@ void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed
         const size_t pixels = end - p0 < chunk ? end - p0 : chunk;
         const size_t blocks = (pixels + PIXELS - 1) / PIXELS;
         for (int ci = 0; ci < cin; ci++) {
-            const float *src = planes[ci] + p0;
+            const float *src = planes[ci] + (p0 - first);
             for (size_t k = 0; k < blocks; k++) {
                 float *dst = scratch + (k * (size_t)cin + ci) * PIXELS;
                 const size_t n = pixels - PIXELS * k < PIXELS ? pixels - PIXELS * k : PIXELS;

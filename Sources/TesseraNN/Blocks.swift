@@ -52,6 +52,16 @@ public final class ConvNorm: Layer {
     }
 }
 
+extension ConvNorm {
+    /// The block on `depthwise(x)`: with a 1×1 convolution, a folded normalization and ReLU (or
+    /// no activation), in evaluation one pass that never writes the depthwise output out (see
+    /// ``Conv2d/foldedWith(_:afterDepthwise:_:_:relu:)``); otherwise the two one after the other.
+    public func afterDepthwise(_ depthwise: Conv2d, _ x: Variable, _ context: ForwardContext) -> Variable {
+        guard let norm, activation == .relu || activation == .none else { return self(depthwise(x, context), context) }
+        return conv.foldedWith(norm, afterDepthwise: depthwise, x, context, relu: activation == .relu)
+    }
+}
+
 /// A stack of layers applied in order; children are named by position.
 public final class Sequential: Layer {
     public let layers: [any Layer]

@@ -50,6 +50,22 @@ public final class Conv2d: Layer {
         return y
     }
 
+    /// ``foldedWith(_:_:_:relu:)`` of `depthwise(x)` for a 1×1 convolution after a depthwise one:
+    /// in evaluation the two run as one pass whose depthwise output is never written out (see
+    /// ``separableConvolution(_:depthwise:geometry:pointwise:bias:relu:)``).
+    public func foldedWith(_ norm: BatchNorm2d, afterDepthwise depthwise: Conv2d, _ x: Variable, _ context: ForwardContext,
+                           relu: Bool) -> Variable {
+        guard !context.training, bias == nil, depthwise.bias == nil else {
+            return foldedWith(norm, depthwise(x, context), context, relu: relu)
+        }
+        let (weights, shift) = folded(with: norm)
+        let y = separableConvolution(x, depthwise: depthwise.weight.variable(context), geometry: depthwise.geometry,
+                                     pointwise: Variable(weights), bias: Variable(shift), relu: relu)
+        context.counter?.add(x.value.count * depthwise.weight.value.count / depthwise.weight.value.shape[0]
+                             + y.value.count * weights.count / weights.shape[0])
+        return y
+    }
+
     /// The weights with `norm`'s scale folded in and the bias that is its shift, kept until the
     /// weights or the norm's parameters change (folding a network's weights on every pass cost
     /// as much as some of its small layers).

@@ -57,9 +57,10 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
 void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u, int portable);
 
 /// Pointwise (1×1, stride 1) convolution of one image: `y[co][p] = bias[co] + Σ_ci w[co][ci] ·
-/// planes[ci][p]` (then, with `relu`, clamped at 0) for the pixels `first ..< first + count` of
-/// planes `plane` floats long; `planes` holds one pointer per input channel (the channels may come
-/// from several tensors), `y` the first output plane; `bias` may be NULL. `packed` is from
+/// planes[ci][p − first]` (then, with `relu`, clamped at 0) for the pixels `first ..< first +
+/// count` of output planes `plane` floats long; `planes` holds one pointer per input channel, at
+/// its pixel `first` (the channels may come from several tensors, or from a scratch holding just
+/// those pixels), `y` the first output plane; `bias` may be NULL. `packed` is from
 /// `tsr_pointwise_pack` (the `cout × cin` weights in blocks of 4 output channels). Needs AVX2+FMA
 /// (`tsr_pointwise_available`); `scratch` holds `tsr_pointwise_scratch_count(cin)` floats.
 void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
@@ -76,6 +77,11 @@ size_t tsr_depthwise_scratch_count(int h, int w, int pad);
 void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,
                          int stride, int pad, int dilation, float bias, int relu,
                          float *y, int oh, int ow, float *scratch);
+/// Output rows `first_row ..< first_row + row_count` of ``tsr_depthwise_plane`` into `y`
+/// (`row_count × ow`), with the same scratch.
+void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int kh, int kw,
+                        int stride, int pad, int dilation, float bias, int relu,
+                        float *y, int ow, int first_row, int row_count, float *scratch);
 
 /// 2×2 stride-2 max pooling of one `h × w` plane into `(h/2) × (w/2)` (odd last rows and
 /// columns dropped), equal to the indexed path's values (the first maximum in row-major order;

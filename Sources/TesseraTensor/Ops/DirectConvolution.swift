@@ -187,9 +187,12 @@ enum PointwiseConvolution {
             Parallel.forEachThread(n * blocks, threads: Parallel.threads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
+                // The job's input planes, each at the job's first pixel.
+                var planes = [UnsafePointer<Float>?](repeating: nil, count: cin)
                 for job in range {
                     let (b, first) = (job / blocks, (job % blocks) * block)
-                    tsr_pointwise_conv(xa.value + b * cin, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
+                    for c in 0..<cin { planes[c] = xa.value[b * cin + c]! + first }
+                    tsr_pointwise_conv(planes, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
                                        ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch)
                 }
             }
