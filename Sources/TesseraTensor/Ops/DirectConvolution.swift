@@ -167,35 +167,37 @@ enum PointwiseConvolution {
         return n * ((plane + size - 1) / size) >= 4
     }
 
+    /// The weights (`cout × cin`) in the kernel's blocks of 4 output channels.
+    static func packed(_ weights: UnsafePointer<Float>, cin: Int, cout: Int) -> [Float] {
+        let count = tsr_pointwise_packed_count(Int32(cin), Int32(cout))
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            tsr_pointwise_pack(weights, Int32(cin), Int32(cout), buffer.baseAddress!)
+            initialized = count
+        }
+    }
+
     /// The convolution of `n` images (`cin` planes each, from `planes`) into `y` (`cout × plane` each).
     static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool) {
-        let packedCount = tsr_pointwise_packed_count(Int32(cin), Int32(cout))
-        let packed = [Float](unsafeUninitializedCapacity: packedCount) { buffer, initialized in
-            tsr_pointwise_pack(weights, Int32(cin), Int32(cout), buffer.baseAddress!)
-            initialized = packedCount
-        }
-        // One pointer per input channel of each image.
-        let pointers: [UnsafePointer<Float>?] = (0..<n).flatMap { b in (0..<cin).map { planes(b, $0) } }
+        let packed = packed(weights, cin: cin, cout: cout)
         let block = blockSize(plane: plane)
         let blocks = (plane + block - 1) / block
         let (ya, ba) = (UnsafeSendable(y), UnsafeSendable(bias))
         packed.withUnsafeBufferPointer { pp in
-        pointers.withUnsafeBufferPointer { ps in
-            let (pa, xa) = (UnsafeSendable(pp.baseAddress!), UnsafeSendable(ps.baseAddress!))
+            let pa = UnsafeSendable(pp.baseAddress!)
             let scratchCount = tsr_pointwise_scratch_count(Int32(cin))
             Parallel.forEachThread(n * blocks, threads: Parallel.threads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
                 // The job's input planes, each at the job's first pixel.
-                var planes = [UnsafePointer<Float>?](repeating: nil, count: cin)
+                var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
                 for job in range {
                     let (b, first) = (job / blocks, (job % blocks) * block)
-                    for c in 0..<cin { planes[c] = xa.value[b * cin + c]! + first }
-                    tsr_pointwise_conv(planes, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
+                    for c in 0..<cin { pointers[c] = planes(b, c) + first }
+                    tsr_pointwise_conv(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
                                        ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch)
                 }
             }
-        } }
+        }
     }
 }

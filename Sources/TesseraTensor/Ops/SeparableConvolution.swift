@@ -29,13 +29,7 @@ public func separableConvolution(_ x: Variable, depthwise: Variable, geometry g:
     // Rows per band: the band's depthwise output (cin × rows × w) within 256 KB, at least one row.
     let rows = max(1, (1 << 16) / (cin * w))
     let bands = (h + rows - 1) / rows
-    let packedCount = tsr_pointwise_packed_count(Int32(cin), Int32(cout))
-    let packed = withPointer(pointwise.value) { wp in
-        [Float](unsafeUninitializedCapacity: packedCount) { buffer, initialized in
-            tsr_pointwise_pack(wp.value, Int32(cin), Int32(cout), buffer.baseAddress!)
-            initialized = packedCount
-        }
-    }
+    let packed = withPointer(pointwise.value) { PointwiseConvolution.packed($0.value, cin: cin, cout: cout) }
     let out = withPointers([x.value, depthwise.value]) { p in
         (bias?.value.scalars ?? []).withUnsafeBufferPointer { bs in
             packed.withUnsafeBufferPointer { pp in

@@ -22,9 +22,10 @@ enum Winograd {
 
     /// Output channels from which plain 3×3 layers take this path where the direct kernel runs:
     /// measured with `tessera-bench --convs eff` against `TESSERA_WINOGRAD=0` (2 threads of an
-    /// AVX2 EPYC, the direct kernel's 4×24 blocks, medians of 5 interleaved processes), the direct
-    /// kernel runs 16→16 at 512² in 17.7 against 27.8 ms and 32→16 in 36.9 against 43.6; at 32
-    /// outputs the two are close (32→32 at 256²: 14.1 against 16.0; 40→32: 23.0 against 19.3).
+    /// AVX2 EPYC, medians of 5 interleaved processes), the direct kernel, still in its earlier
+    /// 6×16 blocks, ran 16→16 at 512² in 17.7 against 27.8 ms and 32→16 in 36.9 against 43.6; at
+    /// 32 outputs the two are close (with the 4×24 blocks, 32→32 at 256²: 13.4 against 13.6;
+    /// 40→32: 17.1 against 13.8).
     static let minimumDirectOutputs = 17
 
     /// Whether a dilated 3×3 convolution takes this path through its polyphase parts (see
