@@ -99,7 +99,13 @@ public enum SearchRun {
     public static let genomeFile = "genome.json"
     public static let modelConfigFile = "model-config.json"
 
+    /// Searches on `settings.threads` threads (the process's count if unset), a count that holds
+    /// for this run alone.
     public static func run(settings: SearchSettings, inputs: SearchInputs, progress: ProgressSink = .silent) throws -> SearchReport {
+        try Parallel.withThreads(settings.threads) { try runOnThreads(settings: settings, inputs: inputs, progress: progress) }
+    }
+
+    private static func runOnThreads(settings: SearchSettings, inputs: SearchInputs, progress: ProgressSink) throws -> SearchReport {
         try settings.validatedOrThrow()
         let dataset = try PreparedDataset.open(inputs.dataset)
         let poolings = settings.poolings
@@ -110,7 +116,6 @@ public enum SearchRun {
         // The tiles first: a dataset the search cannot use leaves no run folder behind.
         let data = try SearchData(dataset: dataset, settings: settings, progress: progress)
         try prepareOutput(settings: settings, inputs: inputs)
-        if let threads = settings.threads { Parallel.setThreads(threads) }
         progress.line("search: \(data.training.count) training tiles, \(data.validation.count) held out (\(data.heldOut)), "
             + "at \(settings.searchSize)×\(settings.searchSize), \(poolings) poolings")
 

@@ -14,12 +14,49 @@ import Synchronization
 public enum Parallel {
     private static let count = Mutex(ProcessInfo.processInfo.activeProcessorCount)
 
-    /// The number of threads the engine uses.
-    public static var threads: Int { count.withLock { $0 } }
+    /// The count set by ``withThreads(_:_:)`` for the calling thread (0: none). The engine's loops
+    /// hand it on to their worker threads, so a run's count holds for its whole call tree while
+    /// another run in the same process keeps its own.
+    private static let scopedKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key left")
+        return key
+    }()
 
-    /// Sets the engine's thread count (at least 1).
+    private static var scoped: Int { Int(bitPattern: pthread_getspecific(scopedKey)) }
+
+    private static func setScoped(_ n: Int) {
+        pthread_setspecific(scopedKey, UnsafeRawPointer(bitPattern: n))
+    }
+
+    /// The number of threads the engine uses: the calling run's count (``withThreads(_:_:)``),
+    /// else the process's (``setThreads(_:)``; all cores unless set).
+    public static var threads: Int {
+        let n = scoped
+        return n > 0 ? n : count.withLock { $0 }
+    }
+
+    /// Sets the process's default thread count (at least 1), for runs that set none of their own.
     public static func setThreads(_ n: Int) {
         count.withLock { $0 = max(1, n) }
+    }
+
+    /// Runs `body` with the engine on `n` threads (at least 1; `nil` keeps the current count).
+    /// The count belongs to this call: the engine's worker threads inherit it, and it is restored
+    /// on return, so two runs in one process (tests, a recipe's steps) never change each other's
+    /// thread count, and with it the order of their sums.
+    public static func withThreads<T>(_ n: Int?, _ body: () throws -> T) rethrows -> T {
+        guard let n else { return try body() }
+        return try inheriting(max(1, n), body)
+    }
+
+    /// Runs `body` with the calling thread's scoped count set to `n` (0: none), then restores it.
+    private static func inheriting<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let before = scoped
+        if before == n { return try body() }
+        setScoped(n)
+        defer { setScoped(before) }
+        return try body()
     }
 
     /// Runs `body(i)` for every `i` in `0..<iterations`, in contiguous chunks on up to
@@ -30,11 +67,12 @@ public enum Parallel {
             for i in 0..<iterations { body(i) }
             return
         }
+        let inherited = scoped
         withoutActuallyEscaping(body) { body in
             let task = UnsafeSendable(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let start = iterations * w / workers, end = iterations * (w + 1) / workers
-                for i in start..<end { task.value(i) }
+                inheriting(inherited) { for i in start..<end { task.value(i) } }
             }
         }
     }
@@ -51,10 +89,11 @@ extension Parallel {
     public static func forEachWorker(_ iterations: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
         let workers = max(1, min(threads, iterations))
         if workers == 1 { body(0, 0..<iterations); return }
+        let inherited = scoped
         withoutActuallyEscaping(body) { body in
             let task = UnsafeSendable(body)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                task.value(w, (iterations * w / workers)..<(iterations * (w + 1) / workers))
+                inheriting(inherited) { task.value(w, (iterations * w / workers)..<(iterations * (w + 1) / workers)) }
             }
         }
     }

@@ -69,8 +69,17 @@ public struct SegmentReport: Sendable {
 /// into overlapping tiles, predicted in batches and stitched back strip by strip, then written
 /// as a mask (and probabilities and an overlay on request) the size of the image.
 public enum SegmentRun {
+    /// Segments on `settings.threads` threads (the process's count if unset), a count that holds
+    /// for this run alone.
     public static func run(settings: SegmentSettings, inputs: SegmentInputs, registry: ModelRegistry,
                            progress: ProgressSink = .silent) throws -> SegmentReport {
+        try Parallel.withThreads(settings.threads) {
+            try runOnThreads(settings: settings, inputs: inputs, registry: registry, progress: progress)
+        }
+    }
+
+    private static func runOnThreads(settings: SegmentSettings, inputs: SegmentInputs, registry: ModelRegistry,
+                                     progress: ProgressSink) throws -> SegmentReport {
         let model = try ResolvedModel(inputs.model, settings: settings, registry: registry)
         var list = InputList(inputs.inputs)
         if list.items.isEmpty && list.failures.isEmpty {
@@ -78,7 +87,6 @@ public enum SegmentRun {
         }
         if let shard = inputs.shard { list.items = shard.part(of: list.items) }
         try prepareOutput(inputs)
-        if let threads = settings.threads { Parallel.setThreads(threads) }
         Image.maximumPixels = settings.maxPixels
         let reportName = inputs.shard.map { "report.shard-\($0.index)-of-\($0.count).json" } ?? "report.json"
         var notes = model.notes

@@ -80,8 +80,17 @@ public struct TrainingError: Error, CustomStringConvertible, Sendable {
 public enum TrainRun {
     public static let settingsFile = RunFolder.settingsFile
 
+    /// Trains on `settings.threads` threads (the process's count if unset), a count that holds for
+    /// this run alone.
     public static func run(settings: TrainSettings, inputs: TrainInputs, registry: ModelRegistry,
                            progress: ProgressSink = .silent) throws -> TrainReport {
+        try Parallel.withThreads(settings.threads) {
+            try runOnThreads(settings: settings, inputs: inputs, registry: registry, progress: progress)
+        }
+    }
+
+    private static func runOnThreads(settings: TrainSettings, inputs: TrainInputs, registry: ModelRegistry,
+                                     progress: ProgressSink) throws -> TrainReport {
         try settings.validatedOrThrow()
         let dataset = try PreparedDataset.open(inputs.dataset)
         guard let classes = dataset.classes else {
@@ -110,7 +119,6 @@ public enum TrainRun {
             folds = [only]
         }
         try prepareOutput(settings: settings, plan: plan, inputs: inputs)
-        if let threads = settings.threads { Parallel.setThreads(threads) }
         var outcomes: [FoldOutcome] = []
         for fold in folds {
             outcomes.append(try FoldTrainer(plan: plan, fold: fold, output: inputs.output, resume: inputs.resume, progress: progress).run())
