@@ -8,19 +8,23 @@
 # RUNS runs after a warm-up; the report takes, per side, the median over the rounds of those
 # medians, so that the machine's drift falls on every side alike. A PyTorch layout more than 15 %
 # slower than the other in the first round is not timed again (the comparison is with the faster).
-# Usage: bench/models.sh [RUNS [ROUNDS]] [MODEL...]   (default: 2 runs, 3 rounds, every model but threshold)
+# Usage: bench/models.sh [RUNS [ROUNDS [TRAIN_ROUNDS]]] [MODEL...]
+#   (default: 2 runs, 3 rounds, training steps in as many rounds, every model but threshold;
+#   TRAIN_ROUNDS below ROUNDS times the training steps in the first rounds only)
 source "$(dirname "$0")/common.sh"
 runs=2
 rounds=3
 [[ "${1:-}" =~ ^[0-9]+$ ]] && { runs=$1; shift; }
 [[ "${1:-}" =~ ^[0-9]+$ ]] && { rounds=$1; shift; }
+train_rounds=$rounds
+[[ "${1:-}" =~ ^[0-9]+$ ]] && { train_rounds=$1; shift; }
 threads=$(nproc)
 build_release
 (cd "$root" && swift build -c release --product tessera-bench 2>&1 | grep -E "error|Build" | tail -1)
 venv="${BENCH_VENV:-$bench/.venv-engine}"
 make_venv torch onnx onnxruntime safetensors numpy
 machine
-echo "rounds: $rounds, each side $runs runs after a warm-up per round"
+echo "rounds: $rounds (training steps: $(( train_rounds < rounds ? train_rounds : rounds ))), each side $runs runs after a warm-up per round"
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
     mapfile -t models < <("$tessera" models --json | "$py" -c 'import json,sys; [print(m["name"]) for m in json.load(sys.stdin) if m["parameters"]]')
@@ -53,8 +57,10 @@ for model in "${models[@]}"; do
             echo "(the reference disagrees with Tessera; not timed)"
             break
         fi
-        "$tessera" models "$model" --benchmark --size 256 --batch 4 --runs "$runs" --train --json | "$py" -c "$as_row" "$round" | tee -a "$lines"
-        reference train "$train_layouts" round "$round" | tee -a "$lines"
+        if [ "$round" -le "$train_rounds" ]; then
+            "$tessera" models "$model" --benchmark --size 256 --batch 4 --runs "$runs" --train --json | "$py" -c "$as_row" "$round" | tee -a "$lines"
+            reference train "$train_layouts" round "$round" | tee -a "$lines"
+        fi
         if [ "$round" = 1 ]; then
             forward_layouts=$("$py" -c "$faster_layouts" "$lines" forward)
             train_layouts=$("$py" -c "$faster_layouts" "$lines" train)

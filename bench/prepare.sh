@@ -6,10 +6,14 @@
 # one run on this machine (a warm-up round, then RUNS rounds). Peak memory is also measured at 10
 # images to show it does not grow with the number of images, and every PNG tessera wrote is
 # decoded with Pillow and with OpenCV to the same pixels.
-# Usage: bench/prepare.sh [IMAGES] [RUNS]
+# Usage: bench/prepare.sh [IMAGES] [RUNS] [--two-processes]
+#   --two-processes   time the references in two processes only (the ratio that counts), not
+#                     also in one (bench/run --quick)
 source "$(dirname "$0")/common.sh"
 count="${1:-16}"
 runs="${2:-5}"
+one_process=yes
+[ "${3:-}" = "--two-processes" ] && one_process=no
 build_release
 make_venv numpy pillow albumentations opencv-python-headless
 data="$work/photos-$count"
@@ -21,13 +25,17 @@ machine
 
 args=(--color gray-world --tile-size 512 --overlap 100 --augment 2 --folds 5 --overwrite -q)
 ref="$bench/reference/prepare_albumentations.py"
+single=()
+[ "$one_process" = yes ] && single=(ref1@"$work/prep-ref1" -- "$py" "$ref" "$data/images" "$data/masks" "$work/prep-ref1" --workers 1 :::)
+rm -rf "$work/prep-ref1"
 results=$("$py" "$bench/interleave.py" "$runs" \
     tessera -- "$tessera" prepare "$data/images" --masks "$data/masks" --out "$work/prep-tessera" "${args[@]}" ::: \
-    ref1@"$work/prep-ref1" -- "$py" "$ref" "$data/images" "$data/masks" "$work/prep-ref1" --workers 1 ::: \
+    "${single[@]}" \
     ref2@"$work/prep-ref2" -- "$py" "$ref" "$data/images" "$data/masks" "$work/prep-ref2" --workers 2 ::: \
     ref2l1@"$work/prep-ref2l1" -- "$py" "$ref" "$data/images" "$data/masks" "$work/prep-ref2l1" --workers 2 --png-compression 1)
 small_run=$("$py" "$bench/measure.py" 1 -- "$tessera" prepare "$small/images" --masks "$small/masks" --out "$work/prep-tessera-small" "${args[@]}")
 sizes=$(for d in prep-tessera prep-ref1 prep-ref2 prep-ref2l1; do
+    [ -d "$work/$d" ] || continue
     printf '"%s": [%s, %s], ' "$d" "$(ls "$work/$d/images" | wc -l)" "$(du -sk "$work/$d/images" "$work/$d/masks" | awk '{s += $1} END {print s}')"
 done)
 # Every PNG tessera wrote decodes in Pillow and in OpenCV to the same pixels.
@@ -57,12 +65,15 @@ rows = [("tessera prepare (2 threads)", "tessera", "prep-tessera"),
         ("albumentations + OpenCV, 2 processes", "ref2", "prep-ref2"),
         ("  variant: explicit PNG level 1, 2 processes", "ref2l1", "prep-ref2l1")]
 for label, key, folder in rows:
+    if key not in r:
+        continue
     m = r[key]
     tiles, kb = sizes[folder]
     print(f"{label:46s}: {m['median_s']:6.2f} s median, {n / m['median_s']:5.2f} images/s, {m['cpu_s'] / n:5.2f} CPU-s/image, "
           f"peak RSS {m['peak_rss_mb']:5.0f} MB, {tiles} tiles, {kb / 1024:6.1f} MB written")
 t = r["tessera"]["median_s"]
-print(f"ratio: {r['ref1']['median_s'] / t:.2f}x one default process, {r['ref2']['median_s'] / t:.2f}x two default processes, "
+one = f"{r['ref1']['median_s'] / t:.2f}x one default process, " if "ref1" in r else ""
+print(f"ratio: {one}{r['ref2']['median_s'] / t:.2f}x two default processes, "
       f"{r['ref2l1']['median_s'] / t:.2f}x two processes at explicit level 1")
 print(f"tessera peak RSS: {small['peak_rss_mb']:.0f} MB for 10 images, {r['tessera']['peak_rss_mb']:.0f} MB for {n}")
 print("(peak RSS is that of the largest process: wait4 reports the process and its reaped children)")

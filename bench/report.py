@@ -31,7 +31,7 @@ def models_table(text):
     A case timed in several rounds (bench/models.sh) counts with the median of its rounds' figures."""
     import json
     import statistics
-    rows, checks, rounds = {}, {}, set()
+    rows, checks, rounds = {}, {}, {}
     for line in text.splitlines():
         if not line.startswith("{"):
             continue
@@ -42,7 +42,7 @@ def models_table(text):
         if "median_s" not in r:
             continue
         rows.setdefault(r["name"], {}).setdefault((r["runtime"], r["case"], r["batch"]), []).append(r["median_s"])
-        rounds.add(r.get("round", 1))
+        rounds.setdefault(r["case"], set()).add(r.get("round", 1))
     if not rows:
         return None
     rows = {name: {key: statistics.median(v) for key, v in r.items()} for name, r in rows.items()}
@@ -65,8 +65,14 @@ def models_table(text):
             return f"{ref / mine:.2f}×" if ref and mine else "—"
         out.append(f"| {name} | {agree} | {fmt(t_f)} / {fmt(ort)} | {ratio(ort, t_f)} | {fmt(torch_f)} | {ratio(torch_f, t_f)} | "
                    f"{fmt(t_t)} / {fmt(torch_t)} | {ratio(torch_t, t_t)} |")
-    if len(rounds) > 1:
-        out.append(f"\nEach figure: the median over {len(rounds)} interleaved rounds of each process's median.")
+    counts = {case: len(seen) for case, seen in rounds.items()}
+    if max(counts.values()) > 1:
+        if len(set(counts.values())) == 1:
+            out.append(f"\nEach figure: the median over {max(counts.values())} interleaved rounds of each process's median.")
+        else:
+            told = ", ".join(f"{'forward passes' if case == 'forward' else 'training steps'} in {k} round{'s' if k > 1 else ''}"
+                             for case, k in sorted(counts.items()))
+            out.append(f"\nEach figure: the median over the interleaved rounds of each process's median ({told}).")
     return "\n".join(out)
 
 
