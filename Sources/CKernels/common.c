@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 // Computed on first use; threads racing here store the same value.
@@ -17,6 +18,16 @@ int tsr_cpu_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+int tsr_vector_bits(int bits) {
+    static int widest = -1;
+    if (widest < 0) {
+        const char *env = getenv("TESSERA_AVX512");
+        widest = tsr_cpu_avx512() && !(env && strcmp(env, "0") == 0) ? 512 : 256;
+    }
+    if (bits == 0) return widest;
+    return bits == 512 && tsr_cpu_avx512() ? 512 : 256;
 }
 
 void tsr_pad_rows(const float *x, int channels, int h, int w, int pad, int first, int rows,

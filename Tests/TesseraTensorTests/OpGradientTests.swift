@@ -117,6 +117,22 @@ struct OpGradientTests {
         }
         let y = conv2d(Variable(x), weight: Variable(w), bias: nil, geometry: g).value
         #expect(mismatches(y.scalars, directSum(x, w, nil, g: g)) == 0, "without bias")
+        // The AVX2 path and, where the CPU has it, the AVX-512 one: the same bits.
+        guard PointwiseConvolution.available else { return }
+        let expected = directSum(x, w, b, g: g, relu: true)
+        var outputs: [[Float]] = []
+        for bits in tsr_cpu_avx512() != 0 ? [256, 512] : [256] {
+            var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+            x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
+            b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
+                PointwiseConvolution.convolve(InputPlanes(xs.baseAddress!, channels: c.cin, plane: c.h * c.w), ws.baseAddress!,
+                                              ys.baseAddress!, n: c.n, cin: c.cin, cout: c.cout, plane: c.h * c.w,
+                                              bias: bs.baseAddress!, relu: true, vectorBits: bits)
+            } } } }
+            #expect(mismatches(y, expected) == 0, "\(bits)-bit vectors differ from the direct sum")
+            outputs.append(y)
+        }
+        #expect(outputs.allSatisfy { $0.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern } })
     }
 
     @Test("addAll of three and four equal shapes (one pass) equals the chain of adds bit for bit; each term's gradient is the output's")
@@ -168,15 +184,22 @@ struct OpGradientTests {
         let w = Tensor.uniform([c.cout, c.cin, c.k, c.k], limit: 0.3, seed: 27)
         let b = Tensor.uniform([c.cout], limit: 0.3, seed: 28)
         let expected = directSum(x, w, b, g: g)
-        var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
-        x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
-        b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
-            DirectConvolution.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, h: c.h, w: c.w,
-                                       cout: c.cout, kh: c.k, kw: c.k, g: g, oh: c.h, ow: c.w,
-                                       bias: bs.baseAddress!, relu: false)
-        } } } }
-        let wrong = mismatches(y, expected)
-        #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum")
+        // The AVX2 path, and the AVX-512 one where the CPU has it: each equals the direct sum, and
+        // the two give the same bits (they sum in the same order).
+        var outputs: [[Float]] = []
+        for bits in tsr_cpu_avx512() != 0 ? [256, 512] : [256] {
+            var y = [Float](repeating: .nan, count: c.n * c.cout * c.h * c.w)
+            x.scalars.withUnsafeBufferPointer { xs in w.scalars.withUnsafeBufferPointer { ws in
+            b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
+                DirectConvolution.convolve(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: c.cin, h: c.h, w: c.w,
+                                           cout: c.cout, kh: c.k, kw: c.k, g: g, oh: c.h, ow: c.w,
+                                           bias: bs.baseAddress!, relu: false, vectorBits: bits)
+            } } } }
+            let wrong = mismatches(y, expected)
+            #expect(wrong == 0, "\(bits)-bit vectors: \(wrong) of \(y.count) elements differ from the direct sum")
+            outputs.append(y)
+        }
+        #expect(outputs.allSatisfy { $0.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern } })
     }
 
     @Test("the im2col + GEMM path adds the bias and applies ReLU per block, as the direct sum says",

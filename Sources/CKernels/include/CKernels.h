@@ -9,6 +9,12 @@ int tsr_cpu_avx2_fma(void);
 /// 1 when the CPU has AVX-512 F, BW, VL and DQ (what OpenBLAS's SkylakeX kernels use).
 int tsr_cpu_avx512(void);
 
+/// The vector width (512 or 256 bits) the kernels that have both paths run for a request of
+/// `bits`: 0 asks for the widest this CPU runs, and `TESSERA_AVX512=0` in the environment keeps
+/// them at 256 (to compare the two); 256 or 512 asks for that path (512 only where the CPU has
+/// AVX-512, else 256). Both paths sum in the same order and give the same bits.
+int tsr_vector_bits(int bits);
+
 /// Direct convolution of narrow layers, stride 1, one group: the output is accumulated in vector
 /// registers from a zero-padded band of input rows, with no unfolded (im2col) copy of the input.
 /// Built for AVX2+FMA with a target attribute; `tsr_direct_conv_available` says whether this CPU
@@ -25,13 +31,15 @@ void tsr_direct_conv_pack(const float *weights, int cin, int cout, int kh, int k
 /// Floats of scratch one call with `rows` output rows needs.
 size_t tsr_direct_conv_scratch_count(int cin, int kh, int kw, int dilation, int ow, int rows);
 
-/// Output rows `oy0 ..< oy0 + rows` of one image: `x` is `cin × h × w`, `y` is `cout × oh × ow`
+/// Output rows `oy0 ..< oy0 + rows` of one image: `planes` holds a pointer to each of its `cin`
+/// input planes (`h × w`; they may come from several tensors), `y` is `cout × oh × ow`
 /// with `oh = h + 2·pad − dilation·(kh − 1)` (and likewise `ow`). `bias` (or NULL) is added and,
 /// with `relu`, the result is clamped at 0, in the same pass. `packed` is from
-/// `tsr_direct_conv_pack`. Does nothing on a CPU without AVX2+FMA.
-void tsr_direct_conv_rows(const float *x, int cin, int h, int w, const float *packed, int cout,
+/// `tsr_direct_conv_pack`. `vector_bits`: see `tsr_vector_bits`. Does nothing on a CPU without
+/// AVX2+FMA.
+void tsr_direct_conv_rows(const float *const *planes, int cin, int h, int w, const float *packed, int cout,
                           int kh, int kw, int pad, int dilation, float *y, int oh, int ow,
-                          int oy0, int rows, const float *bias, int relu, float *scratch);
+                          int oy0, int rows, const float *bias, int relu, float *scratch, int vector_bits);
 
 /// Winograd F(4×4, 3×3) input transform `V = Bᵀ d B` of tiles `first ..< first + count`
 /// (row-major over the `ceil(h/4) × tilesW` tiles) of one `h × w` channel plane, padding 1:
@@ -63,8 +71,9 @@ void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pai
 /// those pixels), `y` the first output plane; `bias` may be NULL. `packed` is from
 /// `tsr_pointwise_pack` (the `cout × cin` weights in blocks of 4 output channels). Needs AVX2+FMA
 /// (`tsr_pointwise_available`); `scratch` holds `tsr_pointwise_scratch_count(cin)` floats.
+/// `vector_bits`: see `tsr_vector_bits`.
 void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
-                        float *y, size_t plane, size_t first, size_t count, float *scratch);
+                        float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits);
 size_t tsr_pointwise_scratch_count(int cin);
 size_t tsr_pointwise_packed_count(int cin, int cout);
 void tsr_pointwise_pack(const float *w, int cin, int cout, float *packed);

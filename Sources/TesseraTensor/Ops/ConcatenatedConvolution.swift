@@ -33,7 +33,8 @@ struct InputPlanes: @unchecked Sendable {
 /// `conv2d(concat(parts), …)` without the concatenated copy when nothing needs a gradient
 /// (evaluation) and the convolution reads its input plane by plane: the 3×3 Winograd paths
 /// (UNet++'s and EfficientUNet++'s decoders convolve the concatenation of up to five feature
-/// maps, 100–200 MB at 512²) and the pointwise kernel of a 1×1 convolution (AutoSegNet's decoder
+/// maps, 100–200 MB at 512²), the direct kernel of a narrow one (its band of padded rows is
+/// copied plane by plane) and the pointwise kernel of a 1×1 convolution (AutoSegNet's decoder
 /// cells), which copies each chunk of pixels plane by plane anyway. Otherwise, and in training,
 /// the parts are concatenated and convolved as `conv2d` does.
 public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Variable?,
@@ -52,13 +53,16 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
     let dilated = Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let plane = h * w
     let pointwise = PointwiseConvolution.applies(n: n, cin: cin, cout: cout, plane: plane, kh: kh, kw: kw, g: g)
-    guard !gradient, winograd || dilated || pointwise else {
+    let direct = !winograd && !dilated && DirectConvolution.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
+    // Stride 1 on every path above: the size changes only by the padding.
+    let (oh, ow) = (h + 2 * g.padding - g.dilation * (kh - 1), w + 2 * g.padding - g.dilation * (kw - 1))
+    guard !gradient, winograd || dilated || pointwise || direct, oh > 0, ow > 0 else {
         return conv2d(concat(parts), weight: weight, bias: bias, geometry: g, relu: relu)
     }
     let out = withPointers(parts.map(\.value)) { sources in
         weight.value.scalars.withUnsafeBufferPointer { ws in
             (bias?.value.scalars ?? []).withUnsafeBufferPointer { bs in
-                Tensor.filled(shape: [n, cout, h, w]) { ys in
+                Tensor.filled(shape: [n, cout, oh, ow]) { ys in
                     let planes = InputPlanes(parts: zip(sources, channels).map { ($0.value, $1) }, plane: plane)
                     let biasPointer = bias == nil ? nil : bs.baseAddress
                     if winograd {
@@ -67,6 +71,9 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
                     } else if dilated {
                         Winograd.convolveDilated(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
                                                  dilation: g.dilation, bias: biasPointer, relu: relu)
+                    } else if direct {
+                        DirectConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w, cout: cout,
+                                                   kh: kh, kw: kw, g: g, oh: oh, ow: ow, bias: biasPointer, relu: relu)
                     } else {
                         PointwiseConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout,
                                                       plane: plane, bias: biasPointer, relu: relu)

@@ -34,7 +34,16 @@ enum DirectConvolution {
     /// The convolution of `n` images (`cin × h × w` each) into `y` (`cout × oh × ow` each).
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry,
-                         oh: Int, ow: Int, bias: UnsafePointer<Float>?, relu: Bool) {
+                         oh: Int, ow: Int, bias: UnsafePointer<Float>?, relu: Bool, vectorBits: Int = 0) {
+        convolve(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, h: h, w: w, cout: cout, kh: kh, kw: kw,
+                 g: g, oh: oh, ow: ow, bias: bias, relu: relu, vectorBits: vectorBits)
+    }
+
+    /// The convolution of `n` images (`cin` planes of `h × w` each, from `planes`, which the
+    /// kernel's band of padded rows copies plane by plane) into `y` (`cout × oh × ow` each).
+    static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry,
+                         oh: Int, ow: Int, bias: UnsafePointer<Float>?, relu: Bool, vectorBits: Int = 0) {
         precondition(supported, "the direct convolution kernel needs AVX2+FMA")
         let (ci, co, khi, kwi) = (Int32(cin), Int32(cout), Int32(kh), Int32(kw))
         let packedCount = tsr_direct_conv_packed_count(ci, co, khi, kwi)
@@ -48,19 +57,21 @@ enum DirectConvolution {
         let bands = (oh + rows - 1) / rows
         let jobs = n * bands
         let scratchCount = tsr_direct_conv_scratch_count(ci, khi, kwi, Int32(g.dilation), Int32(ow), Int32(rows))
-        let (xa, ya, ba) = (UnsafeSendable(x), UnsafeSendable(y), UnsafeSendable(bias))
+        let (ya, ba) = (UnsafeSendable(y), UnsafeSendable(bias))
         packed.withUnsafeBufferPointer { pp in
             let pa = UnsafeSendable(pp.baseAddress!)
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
+                var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
                 for job in range {
                     let (b, band) = (job / bands, job % bands)
                     let first = band * rows
-                    tsr_direct_conv_rows(xa.value + b * cin * h * w, ci, Int32(h), Int32(w), pa.value, co, khi, kwi,
+                    if job == range.lowerBound || band == 0 { for c in 0..<cin { pointers[c] = planes(b, c) } }
+                    tsr_direct_conv_rows(pointers, ci, Int32(h), Int32(w), pa.value, co, khi, kwi,
                                          Int32(g.padding), Int32(g.dilation), ya.value + b * cout * oh * ow,
                                          Int32(oh), Int32(ow), Int32(first), Int32(min(rows, oh - first)),
-                                         ba.value, relu ? 1 : 0, scratch)
+                                         ba.value, relu ? 1 : 0, scratch, Int32(vectorBits))
                 }
             }
         }
@@ -178,7 +189,7 @@ enum PointwiseConvolution {
 
     /// The convolution of `n` images (`cin` planes each, from `planes`) into `y` (`cout × plane` each).
     static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                         n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool) {
+                         n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool, vectorBits: Int = 0) {
         let packed = packed(weights, cin: cin, cout: cout)
         let block = blockSize(plane: plane)
         let blocks = (plane + block - 1) / block
@@ -195,7 +206,7 @@ enum PointwiseConvolution {
                     let (b, first) = (job / blocks, (job % blocks) * block)
                     for c in 0..<cin { pointers[c] = planes(b, c) + first }
                     tsr_pointwise_conv(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
-                                       ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch)
+                                       ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch, Int32(vectorBits))
                 }
             }
         }

@@ -54,7 +54,7 @@ public func separableConvolution(_ x: Variable, depthwise: Variable, geometry g:
                             }
                             // The band's planes are `rows × w` apart but hold just these pixels.
                             tsr_pointwise_conv(planes, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
-                                               ya.value + b * cout * plane, plane, first * w, count * w, scratch)
+                                               ya.value + b * cout * plane, plane, first * w, count * w, scratch, 0)
                         }
                     }
                 }

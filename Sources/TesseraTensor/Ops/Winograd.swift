@@ -26,7 +26,13 @@ enum Winograd {
     /// 6×16 blocks, ran 16→16 at 512² in 17.7 against 27.8 ms and 32→16 in 36.9 against 43.6; at
     /// 32 outputs the two are close (with the 4×24 blocks, 32→32 at 256²: 13.4 against 13.6;
     /// 40→32: 17.1 against 13.8).
-    static let minimumDirectOutputs = 17
+    ///
+    /// With AVX-512 (the direct kernel's 8 × 32 blocks), the direct kernel takes plain 3×3 layers
+    /// up to 32 outputs (2 threads of an EPYC 9xx5, `TESSERA_DIRECT_CONV=0` against it, medians
+    /// of 3 interleaved processes: 32→32 at 256² 4.4 against 6.2 ms, 32→32 at 512² 19.0 against
+    /// 22.6, 32→16 at 512² 9.1 against 11.3, 40→32 5.1 against 5.3); from 64 outputs Winograd
+    /// keeps more of its lead (64→64 at 512² 52 against 62 direct, 105→64 at 256² 20 against 25).
+    static let minimumDirectOutputs = tsr_vector_bits(0) == 512 ? 33 : 17
 
     /// Whether a dilated 3×3 convolution takes this path through its polyphase parts (see
     /// ``convolveDilated(_:_:_:n:cin:cout:h:w:dilation:bias:relu:)``): stride 1, padding equal to
