@@ -14,20 +14,16 @@ public enum BLAS {
         return true
     }()
 
-    /// OpenBLAS picks its kernels by CPU model, and falls back on a model it does not know: to its
-    /// slowest (Prescott: SSE3, no AVX) as 0.3.21 does on Xeons newer than it (GEMM 1.8× slower),
-    /// or to its AVX2 kernels (Haswell) as it does on an AVX-512 AMD EPYC of family 26 (Zen 5),
-    /// which runs its SkylakeX kernels faster (2 cores: efficientunet++'s forward pass
-    /// 0.23–0.29 s on Haswell's against 0.23–0.24 on SkylakeX's, its training step 1.07–1.24 s
-    /// against 0.97–1.03, 3 interleaved pairs). When it fell back and `OPENBLAS_CORETYPE` is
-    /// unset, the kernels are chosen by the CPU's features instead (AVX-512 → SkylakeX, AVX2 +
-    /// FMA → Haswell), through the library's own re-initialization, before any BLAS call.
-    /// `OPENBLAS_CORETYPE` set by the user always wins.
+    /// OpenBLAS picks its kernels by CPU model, and falls back to its slowest (Prescott: SSE3,
+    /// no AVX) on a model it does not know — as 0.3.21 does on Xeons newer than it, making GEMM
+    /// 1.8× slower. When it fell back and `OPENBLAS_CORETYPE` is unset, the kernels are chosen by
+    /// the CPU's features instead (AVX-512 → SkylakeX, AVX2 + FMA → Haswell), through the
+    /// library's own re-initialization, before any BLAS call. `OPENBLAS_CORETYPE` set by the
+    /// user always wins.
     static func chooseKernels() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let name = openblas_get_corename().map({ String(cString: $0).lowercased() }) else { return }
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
         let generic: Set<String> = ["prescott", "core2", "katmai", "coppermine", "northwood", "banias", "unknown"]
-        guard generic.contains(name) || (["haswell", "zen"].contains(name) && tsr_cpu_avx512() != 0) else { return }
+        guard let name = openblas_get_corename(), generic.contains(String(cString: name).lowercased()) else { return }
         let wanted = tsr_cpu_avx512() != 0 ? "SkylakeX" : tsr_cpu_avx2_fma() != 0 ? "Haswell" : nil
         guard let wanted,
               let quit = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_dynamic_quit"),

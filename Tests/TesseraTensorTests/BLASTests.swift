@@ -1,5 +1,3 @@
-import CKernels
-import Foundation
 import Testing
 @testable import TesseraTensor
 
@@ -56,13 +54,5 @@ struct BLASTests {
     func configuration() {
         #expect(BLAS.configuration.contains("OpenBLAS"))
         #expect(!BLAS.coreName.isEmpty && BLAS.coreName != "unknown")
-    }
-
-    @Test("OpenBLAS runs kernels that use the CPU's widest vectors unless OPENBLAS_CORETYPE says otherwise")
-    func kernelsMatchTheCPU() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
-        let name = BLAS.kernels.lowercased()
-        #expect(!["prescott", "core2", "katmai", "coppermine", "northwood", "banias", "unknown"].contains(name))
-        if tsr_cpu_avx512() != 0 { #expect(!["haswell", "zen"].contains(name), "OpenBLAS runs \(name) kernels on an AVX-512 CPU") }
     }
 }
