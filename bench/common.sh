@@ -6,6 +6,18 @@ venv="${BENCH_VENV:-$bench/.venv}"
 work="${BENCH_WORK:-$bench/out}"
 mkdir -p "$work"
 
+# OpenBLAS chooses its kernels and cache sizes from the CPU. A machine whose environment pins them
+# (OPENBLAS_CORETYPE=Haswell and OPENBLAS_L2_SIZE=512 on an AVX-512 EPYC with 1 MB of L2 per
+# core, set for reproducible sums in tests) would time both sides — Tessera's GEMMs and NumPy's —
+# with kernels a user of that CPU does not get; the benchmarks run with the library's own choice.
+# BENCH_KEEP_OPENBLAS_ENV=1 keeps the environment's settings.
+openblas_unset=""
+if [ "${BENCH_KEEP_OPENBLAS_ENV:-0}" != 1 ]; then
+    for name in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+        if [ -n "${!name:-}" ]; then openblas_unset+="$name=${!name} "; unset "$name"; fi
+    done
+fi
+
 build_release() {
     (cd "$root" && swift build -c release 2>&1 | grep -E "error|Compiling|Build complete" | tail -1)
     tessera="$root/.build/release/tessera"
@@ -33,6 +45,7 @@ make_venv() {
 
 machine() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+    [ -z "$openblas_unset" ] || echo "OpenBLAS: its own kernel choice (unset from the environment: ${openblas_unset% })"
 }
 
 mri_dataset() {

@@ -83,17 +83,27 @@ def run(*command):
         return "unknown"
 
 
-cpu = "unknown"
+cpu, family, flags = "unknown", "", set()
 with open("/proc/cpuinfo") as f:
     for line in f:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and cpu == "unknown":
+            cpu = value.strip()
+        elif key == "cpu family" and not family:
+            family = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+cpu = f"{cpu} (family {family}, {vectors})" if family else f"{cpu} ({vectors})"
 print("# Benchmarks\n")
 print(f"Written by `bench/run{' --quick' if quick else ''}` in {seconds // 60} min {seconds % 60} s, "
       f"at commit {run('git', 'rev-parse', '--short', 'HEAD')} ({run('git', 'log', '-1', '--format=%cs')}).")
 print(f"Machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}. Each benchmark runs both sides "
       "in one run on this machine, release build, sides interleaved; the figures below are copied from its output.")
+if os.environ.get("BENCH_OPENBLAS_UNSET"):
+    print(f"OpenBLAS (Tessera's and NumPy's) ran with its own choice of kernels: the benchmarks unset "
+          f"`{os.environ['BENCH_OPENBLAS_UNSET'].strip()}` from this machine's environment (bench/common.sh).")
 if quick:
     print("\nThis is the quick report: smaller inputs and fewer runs, a subset of the models; "
           "`bench/run` without `--quick` runs everything at its defaults.")

@@ -91,6 +91,50 @@ static void rows_avx2_stride1(const float *padded, int pw, const float *weights,
     }
 }
 
+// AVX-512, stride 1: runs of 64 outputs in 4 registers, then what is left of the row (up to 63)
+// in as many registers under masks, so that narrow rows (32² planes) still have independent sums
+// in flight; the sums in the AVX2 path's order, so the same bits. (2 threads of an EPYC 9xx5,
+// AutoSegNet's depthwise layers against the AVX2 path, `TESSERA_AVX512=0`, two interleaved pairs
+// of 10-run profiles: 3×3 over 32 planes of 512² 3.1 against 3.7 ms, 5×5 4.9 against 7.5, 3×3
+// over 256 planes of 64² 0.40 against 0.50.)
+__attribute__((target("avx512f"), always_inline))
+static inline void run_avx512(const int vectors, const float *top, int pw, const float *weights, int kw, int taps,
+                              int dilation, __m512 b, int relu, float *out, int left) {
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 m[4];
+    __m512 a[4];
+    for (int v = 0; v < vectors; v++) {
+        const int valid = left - 16 * v;
+        m[v] = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        a[v] = b;
+    }
+    for (int t = 0; t < taps; t++) {
+        const int ky = t / kw, kx = t % kw;
+        const __m512 wv = _mm512_set1_ps(weights[t]);
+        const float *in = top + (size_t)ky * dilation * pw + kx * dilation;
+        for (int v = 0; v < vectors; v++) a[v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m[v], in + 16 * v), a[v]);
+    }
+    for (int v = 0; v < vectors; v++) _mm512_mask_storeu_ps(out + 16 * v, m[v], relu ? _mm512_max_ps(a[v], zero) : a[v]);
+}
+
+__attribute__((target("avx512f")))
+static void rows_avx512_stride1(const float *padded, int pw, const float *weights, int kh, int kw,
+                                int dilation, float bias, int relu, float *y, int oh, int ow) {
+    const __m512 b = _mm512_set1_ps(bias);
+    const int taps = kh * kw;
+    for (int oy = 0; oy < oh; oy++) {
+        float *out = y + (size_t)oy * ow;
+        const float *top = padded + (size_t)oy * pw;
+        int ox = 0;
+        for (; ox + 64 <= ow; ox += 64) run_avx512(4, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, 64);
+        const int left = ow - ox;
+        if (left > 48) run_avx512(4, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
+        else if (left > 32) run_avx512(3, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
+        else if (left > 16) run_avx512(2, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
+        else if (left > 0) run_avx512(1, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
+    }
+}
+
 // The plane goes in bands of output rows whose zero-padded input rows (about 64 KB) stay in
 // cache while the band's taps read them, instead of a whole padded plane (1 MB at 512², twice
 // a 512 KB L2) copied before the taps read it back (32 planes of 512², 3×3, 2 threads of an AVX2
@@ -108,7 +152,9 @@ void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int 
         // h + 2·pad rows of the whole padded plane, which the scratch holds).
         tsr_pad_rows(x, 1, h, w, pad, first * stride, (rows - 1) * stride + reach, (size_t)pw, scratch);
         float *out = y + (size_t)(first - first_row) * ow;
-        if (tsr_cpu_avx2_fma() && stride == 1)
+        if (stride == 1 && tsr_vector_bits(0) == 512)
+            rows_avx512_stride1(scratch, pw, weights, kh, kw, dilation, bias, relu, out, rows, ow);
+        else if (tsr_cpu_avx2_fma() && stride == 1)
             rows_avx2_stride1(scratch, pw, weights, kh, kw, dilation, bias, relu, out, rows, ow);
         else if (tsr_cpu_avx2_fma())
             rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);

@@ -10,12 +10,13 @@ import Foundation
 /// the input is copied once, not twice at nine times its size. Bias and ReLU are applied as the
 /// output is stored.
 ///
-/// It runs on CPUs with AVX2+FMA (checked at run time; AVX-512 CPUs run it too); elsewhere, or with
+/// It runs on CPUs with AVX2+FMA, in 512-bit vectors where the CPU has AVX-512 (checked at run
+/// time; `TESSERA_AVX512=0` keeps it at 256 bits, to compare the two); elsewhere, or with
 /// `TESSERA_DIRECT_CONV=0` in the environment (to compare the two paths), convolutions go
 /// through im2col + GEMM.
 enum DirectConvolution {
-    /// Layers with at most this many output channels take the direct path (3×3 layers with 32
-    /// or more channels on both sides take Winograd's first). Measured with `tessera-bench
+    /// Layers with at most this many output channels take the direct path (3×3 layers that
+    /// `Winograd.prefersWinograd(cin:cout:)` gives to Winograd take that first). Measured with `tessera-bench
     /// --convs half-mr` against `TESSERA_DIRECT_CONV=0` (2 threads, AVX2): the direct kernel
     /// runs 1.3–2.3× the GEMM path's GFLOP/s for 8–35 output channels, ties at 53, and trails
     /// at 64.

@@ -17,22 +17,31 @@ enum Winograd {
     /// and channels wide enough that the 36 GEMMs are not dominated by the transforms.
     static func applies(cin: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry) -> Bool {
         enabled && kh == 3 && kw == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 && g.groups == 1
-            && cin >= minimumChannels && cout >= (DirectConvolution.available ? minimumDirectOutputs : minimumChannels)
+            && cin >= minimumChannels && cout >= minimumChannels && prefersWinograd(cin: cin, cout: cout)
     }
 
-    /// Output channels from which plain 3×3 layers take this path where the direct kernel runs:
-    /// measured with `tessera-bench --convs eff` against `TESSERA_WINOGRAD=0` (2 threads of an
-    /// AVX2 EPYC, medians of 5 interleaved processes), the direct kernel, still in its earlier
-    /// 6×16 blocks, ran 16→16 at 512² in 17.7 against 27.8 ms and 32→16 in 36.9 against 43.6; at
-    /// 32 outputs the two are close (with the 4×24 blocks, 32→32 at 256²: 13.4 against 13.6;
-    /// 40→32: 17.1 against 13.8).
+    /// Whether a plain 3×3 layer with these channels takes this path rather than the direct
+    /// kernel's, where that kernel runs.
     ///
-    /// With AVX-512 (the direct kernel's 8 × 32 blocks), the direct kernel takes plain 3×3 layers
-    /// up to 32 outputs (2 threads of an EPYC 9xx5, `TESSERA_DIRECT_CONV=0` against it, medians
-    /// of 3 interleaved processes: 32→32 at 256² 4.4 against 6.2 ms, 32→32 at 512² 19.0 against
-    /// 22.6, 32→16 at 512² 9.1 against 11.3, 40→32 5.1 against 5.3); from 64 outputs Winograd
-    /// keeps more of its lead (64→64 at 512² 52 against 62 direct, 105→64 at 256² 20 against 25).
-    static let minimumDirectOutputs = tsr_vector_bits(0) == 512 ? 33 : 17
+    /// AVX2 (4 × 24 blocks): from 17 outputs, measured with `tessera-bench --convs eff` against
+    /// `TESSERA_WINOGRAD=0` (2 threads of an AVX2 EPYC, medians of 5 interleaved processes): the
+    /// direct kernel, still in its earlier 6×16 blocks, ran 16→16 at 512² in 17.7 against 27.8 ms
+    /// and 32→16 in 36.9 against 43.6; at 32 outputs the two are close (with the 4×24 blocks,
+    /// 32→32 at 256² 13.4 against 13.6; 40→32: 17.1 against 13.8).
+    ///
+    /// AVX-512 (8 × 48 blocks, twice the work per instruction): the direct kernel keeps up to 32
+    /// outputs from up to 32 inputs, and up to 16 outputs from any; past that Winograd's fewer
+    /// multiplications win. 2 threads of an EPYC 9xx5, OpenBLAS's Cooperlake kernels, `--convs`
+    /// against `TESSERA_DIRECT_CONV=0`, medians of 4–6 interleaved processes: 32→32 at 256² 3.5
+    /// against 5.0 ms, 16→16 at 512² 4.0 against 5.2, 32→16 at 512² 9.2 against 8.9, 32→32 at
+    /// 512² 17.2 against 17.0; but 40→32 at 256² 4.3 against 3.6, 51→32 at 512² 24.3 against
+    /// 15.1, 51→17 at 256² 4.4 against 3.4. (17→26 at 512², left to the direct kernel, ran 7.6
+    /// against 6.3; with OpenBLAS's AVX2 kernels, Winograd took 8.5.)
+    static func prefersWinograd(cin: Int, cout: Int) -> Bool {
+        guard DirectConvolution.available else { return true }
+        if tsr_vector_bits(0) == 512 { return cout > 32 || (cout > 16 && cin > 32) }
+        return cout >= 17
+    }
 
     /// Whether a dilated 3×3 convolution takes this path through its polyphase parts (see
     /// ``convolveDilated(_:_:_:n:cin:cout:h:w:dilation:bias:relu:)``): stride 1, padding equal to
