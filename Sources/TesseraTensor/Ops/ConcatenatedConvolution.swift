@@ -67,10 +67,10 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
                     let biasPointer = bias == nil ? nil : bs.baseAddress
                     if winograd {
                         Winograd.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
-                                          bias: biasPointer, relu: relu)
+                                          bias: biasPointer, relu: relu, keepTransform: true)
                     } else if dilated {
                         Winograd.convolveDilated(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
-                                                 dilation: g.dilation, bias: biasPointer, relu: relu)
+                                                 dilation: g.dilation, bias: biasPointer, relu: relu, keepTransform: true)
                     } else if direct {
                         DirectConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w, cout: cout,
                                                    kh: kh, kw: kw, g: g, oh: oh, ow: ow, bias: biasPointer, relu: relu)

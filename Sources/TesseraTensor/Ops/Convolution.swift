@@ -114,6 +114,8 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     let direct = kh == 1 && kw == 1 && g.stride == 1 && g.padding == 0
     // Every path below writes each output element, so the output is not zero-filled first.
     var fused = false
+    // Nothing will be differentiated: the weights are those of an evaluation (see TransformedWeights).
+    let evaluation = !x.requiresGradient && !weight.requiresGradient && bias?.requiresGradient != true
     var out = x.value.scalars.withUnsafeBufferPointer { xs in
         weight.value.scalars.withUnsafeBufferPointer { ws in
             Tensor.filled(shape: [n, cout, oh, ow]) { ys in
@@ -121,7 +123,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
                 biases.withUnsafeBufferPointer { bp in
                     fused = convolveBlocked(xs.baseAddress!, ws.baseAddress!, ys.baseAddress!, n: n, cin: cin, h: h, w: w,
                                             cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow, direct: direct,
-                                            epilogue: (bias == nil ? nil : bp.baseAddress, relu))
+                                            epilogue: (bias == nil ? nil : bp.baseAddress, relu), evaluation: evaluation)
                 }
             }
         }
@@ -342,14 +344,15 @@ func forwardBlockSize(plane: Int, ow: Int, k: Int, planes: Int, directOutputs: I
 @discardableResult
 func convolveBlocked(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      n: Int, cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, g: ConvolutionGeometry, oh: Int, ow: Int,
-                     direct: Bool, epilogue: (bias: UnsafePointer<Float>?, relu: Bool)? = nil) -> Bool {
+                     direct: Bool, epilogue: (bias: UnsafePointer<Float>?, relu: Bool)? = nil, evaluation: Bool = false) -> Bool {
     if Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
-        Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+        Winograd.convolve(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, bias: epilogue?.bias, relu: epilogue?.relu ?? false,
+                          keepTransform: evaluation)
         return epilogue != nil
     }
     if Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g) {
         Winograd.convolveDilated(x, weights, y, n: n, cin: cin, cout: cout, h: h, w: w, dilation: g.dilation,
-                                 bias: epilogue?.bias, relu: epilogue?.relu ?? false)
+                                 bias: epilogue?.bias, relu: epilogue?.relu ?? false, keepTransform: evaluation)
         return epilogue != nil
     }
     if DepthwiseConvolution.applies(cin: cin, cout: cout, g: g) {

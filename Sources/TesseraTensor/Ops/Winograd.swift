@@ -75,16 +75,19 @@ enum Winograd {
     /// `portable` (tests) keeps the transforms on their portable code on a CPU with AVX2.
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
-                         portable: Bool = false) {
+                         portable: Bool = false, keepTransform: Bool = false) {
         convolve(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, cout: cout, h: h, w: w,
-                 bias: bias, relu: relu, portable: portable)
+                 bias: bias, relu: relu, portable: portable, keepTransform: keepTransform)
     }
 
     /// The same, reading the input's planes through `planes` (the parts of a concatenation).
+    /// With `keepTransform` (evaluation), the transformed weights come from and go to
+    /// ``TransformedWeights``.
     static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
-                         portable: Bool = false) {
-        let u = transformWeights(weights, cout: cout, cin: cin, portable: portable)
+                         portable: Bool = false, keepTransform: Bool = false) {
+        let u = keepTransform && !portable ? TransformedWeights.lookup(weights, cout: cout, cin: cin).transformed
+            : transformWeights(weights, cout: cout, cin: cin, portable: portable)
         let portableCode: Int32 = portable ? 1 : 0
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
@@ -224,15 +227,15 @@ enum Winograd {
     /// there), convolved by the Winograd path, and scattered back.
     static func convolveDilated(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                 n: Int, cin: Int, cout: Int, h: Int, w: Int, dilation d: Int,
-                                bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+                                bias: UnsafePointer<Float>? = nil, relu: Bool = false, keepTransform: Bool = false) {
         convolveDilated(InputPlanes(x, channels: cin, plane: h * w), weights, y, n: n, cin: cin, cout: cout, h: h, w: w,
-                        dilation: d, bias: bias, relu: relu)
+                        dilation: d, bias: bias, relu: relu, keepTransform: keepTransform)
     }
 
     /// The same, reading the input's planes through `planes` (the parts of a concatenation).
     static func convolveDilated(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                 n: Int, cin: Int, cout: Int, h: Int, w: Int, dilation d: Int,
-                                bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+                                bias: UnsafePointer<Float>? = nil, relu: Bool = false, keepTransform: Bool = false) {
         let (sh, sw) = ((h + d - 1) / d, (w + d - 1) / d)
         let parts = n * d * d
         let ya = UnsafeSendable(y)
@@ -259,7 +262,8 @@ enum Winograd {
         var products = scratch(parts * cout * sh * sw)
         gathered.withUnsafeBufferPointer { gb in
             products.withUnsafeMutableBufferPointer { pb in
-                convolve(gb.baseAddress!, weights, pb.baseAddress!, n: parts, cin: cin, cout: cout, h: sh, w: sw, bias: bias, relu: relu)
+                convolve(gb.baseAddress!, weights, pb.baseAddress!, n: parts, cin: cin, cout: cout, h: sh, w: sw, bias: bias, relu: relu,
+                         keepTransform: keepTransform)
             }
         }
         products.withUnsafeBufferPointer { pb in
