@@ -160,22 +160,101 @@ static void output_run8(const float *m, size_t stride, float *out, size_t pitch,
 }
 #undef TYPE
 
+// AVX-512: runs of 16 tiles, the same operations in the same order on 16 tiles at once. Four
+// 16-float loads hold the columns 0–3 of tiles 0…15 (tiles 4m…4m+3 in load m, one per 128-bit
+// lane); the same transpose within each lane leaves tile 4k + L in element 4L + k, so a run's 16
+// tiles are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15, and the output transform,
+// reading them back so, puts tiles 4k…4k+3 in q[k].
+#define TYPE __m512
+#define W_ADD(a, b) _mm512_add_ps(a, b)
+#define W_SUB(a, b) _mm512_sub_ps(a, b)
+#define W_MUL(a, b) _mm512_mul_ps(a, b)
+
+__attribute__((target("avx512f")))
+static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m512 r[4]) {
+    const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+    const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+    r[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+    r[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    r[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    r[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+
+// As input_run8, for 16 tiles: row i of `first` holds the columns 0–3 of tiles 0…15 (64 floats),
+// row i of `second` their columns 4–5 the same way.
+__attribute__((target("avx512f")))
+static void input_run16(const float *first, const float *second, size_t pitch, float *v, size_t stride) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 d[6][6];
+    for (int i = 0; i < 6; i++) {
+        const float *p = first + i * pitch, *q = second + i * pitch;
+        __m512 lo[4], hi[4];
+        transpose_lanes16(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16), _mm512_loadu_ps(p + 32), _mm512_loadu_ps(p + 48), lo);
+        transpose_lanes16(_mm512_loadu_ps(q), _mm512_loadu_ps(q + 16), _mm512_loadu_ps(q + 32), _mm512_loadu_ps(q + 48), hi);
+        d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1];
+    }
+    __m512 e[6][6];
+    for (int j = 0; j < 6; j++)
+        INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
+                 e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], W_ADD, W_SUB, W_MUL, four, five, two);
+    for (int i = 0; i < 6; i++) {
+        __m512 r[6];
+        INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],
+                 r[0], r[1], r[2], r[3], r[4], r[5], W_ADD, W_SUB, W_MUL, four, five, two);
+        for (int j = 0; j < 6; j++) _mm512_storeu_ps(v + (6 * i + j) * stride, r[j]);
+    }
+}
+
+// The 4 × 64 outputs of a run of 16 tiles, rows `pitch` floats apart, for `rows` rows.
+__attribute__((target("avx512f")))
+static void output_run16(const float *m, size_t stride, float *out, size_t pitch, int rows, float bias, int relu) {
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), eight = _mm512_set1_ps(8.0f);
+    const __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    __m512 s[4][6];
+    for (int j = 0; j < 6; j++)
+        OUTPUT_1D(_mm512_loadu_ps(m + j * stride), _mm512_loadu_ps(m + (6 + j) * stride), _mm512_loadu_ps(m + (12 + j) * stride),
+                  _mm512_loadu_ps(m + (18 + j) * stride), _mm512_loadu_ps(m + (24 + j) * stride), _mm512_loadu_ps(m + (30 + j) * stride),
+                  s[0][j], s[1][j], s[2][j], s[3][j], W_ADD, W_SUB, W_MUL, two, four, eight);
+    for (int i = 0; i < rows; i++) {
+        __m512 r[4];
+        OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],
+                  W_ADD, W_SUB, W_MUL, two, four, eight);
+        for (int j = 0; j < 4; j++) {
+            r[j] = _mm512_add_ps(r[j], b);
+            // Keeps v where v > 0 and gives +0 elsewhere, as the AVX2 and scalar code do.
+            if (relu) r[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r[j], zero, _CMP_GT_OQ), r[j]);
+        }
+        __m512 q[4];
+        transpose_lanes16(r[0], r[1], r[2], r[3], q);
+        float *row = out + (size_t)i * pitch;
+        for (int k = 0; k < 4; k++) _mm512_storeu_ps(row + 16 * k, q[k]);
+    }
+}
+#undef TYPE
+
 // `portable` (set by tests) runs the portable code on a CPU with AVX2 (both give the same
 // results). A parameter, not a global switch: the input and output transforms of one
 // convolution must agree on the runs' tile order, whatever other threads do.
-static inline int vector_path(int portable) { return !portable && tsr_cpu_avx2_fma(); }
+// 0: the scalar code; 8: runs of 8 tiles (AVX2); 16: runs of 16 (AVX-512) where 16 tiles are
+// left, then runs of 8.
+static inline int vector_path(int portable) {
+    if (portable || !tsr_cpu_avx2_fma()) return 0;
+    return tsr_vector_bits(0) == 512 ? 16 : 8;
+}
 
-// Whether tiles t… of the block start a run of 8 that the vector code transforms (both
-// transforms decide alike, so the run's tile order is the same on both sides). A run of 8
-// neighbouring tiles in one tile row reads the image directly; any other 8 (across tile rows,
-// on planes narrower than 8 tiles) go through a small gathered patch.
-static inline int is_run(int vector, int count, int t) {
-    return vector && count - t >= 8;
+// The run of tiles t… the vector code transforms: 16, 8 or 0 (a single tile, by the scalar code).
+// Both transforms decide alike, so a run's tile order is the same on both sides. A run of
+// neighbouring tiles in one tile row reads the image directly; any other (across tile rows, on
+// planes narrower than the run) goes through a small gathered patch.
+static inline int run_length(int vector, int count, int t) {
+    if (vector >= 16 && count - t >= 16) return 16;
+    return vector && count - t >= 8 ? 8 : 0;
 }
 
 // The 6 × 6 patch of tile (ty, tx) with its zero padding, into row i of `first` (columns 0–3)
-// and `second` (columns 4–5) at column `at`, as input_run8 reads a gathered run.
-static void gather_patch(const float *plane, int h, int w, int ty, int tx, float first[6][32], float second[6][32], int at) {
+// and `second` (columns 4–5) at column `at`, rows `pitch` floats apart, as input_run8 and
+// input_run16 read a gathered run.
+static void gather_patch(const float *plane, int h, int w, int ty, int tx, float *first, float *second, int pitch, int at) {
     const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
     for (int i = 0; i < 6; i++) {
         float row[8] = {0};
@@ -184,8 +263,8 @@ static void gather_patch(const float *plane, int h, int w, int ty, int tx, float
             for (int j = 0; j < 6; j++)
                 if (x0 + j >= 0 && x0 + j < w) row[j] = line[x0 + j];
         }
-        memcpy(&first[i][at], row, 4 * sizeof(float));
-        memcpy(&second[i][at], row + 4, 4 * sizeof(float));
+        memcpy(first + i * pitch + at, row, 4 * sizeof(float));
+        memcpy(second + i * pitch + at, row + 4, 4 * sizeof(float));
     }
 }
 
@@ -195,28 +274,34 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        if (is_run(vector, count, t) && tilesW - tx >= 8) {
+        const int run = run_length(vector, count, t);
+        // The columns a run of neighbouring tiles reads: 4 per tile and 2 more (plus 2 unused).
+        const int span = 4 * run + 4;
+        if (run && tilesW - tx >= run) {
             const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
-            if (y0 >= 0 && x0 >= 0 && y0 + 5 <= h - 1 && x0 + 35 <= w - 1) {
+            if (y0 >= 0 && x0 >= 0 && y0 + 5 <= h - 1 && x0 + span - 1 <= w - 1) {
                 const float *patch = plane + (size_t)y0 * w + x0;
-                input_run8(patch, patch + 4, (size_t)w, v + t, stride);
+                if (run == 16) input_run16(patch, patch + 4, (size_t)w, v + t, stride);
+                else input_run8(patch, patch + 4, (size_t)w, v + t, stride);
             } else {
                 // At the image's edge: the patch with its zero padding, copied out first.
-                float patch[6][36] = {{0}};
-                const int lo = x0 < 0 ? -x0 : 0, hi = w - x0 < 34 ? w - x0 : 34;
+                float patch[6][68] = {{0}};
+                const int lo = x0 < 0 ? -x0 : 0, hi = w - x0 < span - 2 ? w - x0 : span - 2;
                 for (int i = 0; i < 6; i++) {
                     if (y0 + i < 0 || y0 + i >= h || hi <= lo) continue;
                     memcpy(&patch[i][lo], plane + (size_t)(y0 + i) * w + x0 + lo, (size_t)(hi - lo) * sizeof(float));
                 }
-                input_run8(&patch[0][0], &patch[0][4], 36, v + t, stride);
+                if (run == 16) input_run16(&patch[0][0], &patch[0][4], 68, v + t, stride);
+                else input_run8(&patch[0][0], &patch[0][4], 68, v + t, stride);
             }
-            t += 8;
-        } else if (is_run(vector, count, t)) {
-            float lo[6][32], hi[6][32];
-            for (int k = 0; k < 8; k++)
-                gather_patch(plane, h, w, (first + t + k) / tilesW, (first + t + k) % tilesW, lo, hi, 4 * k);
-            input_run8(&lo[0][0], &hi[0][0], 32, v + t, stride);
-            t += 8;
+            t += run;
+        } else if (run) {
+            float lo[6][64], hi[6][64];
+            for (int k = 0; k < run; k++)
+                gather_patch(plane, h, w, (first + t + k) / tilesW, (first + t + k) % tilesW, &lo[0][0], &hi[0][0], 64, 4 * k);
+            if (run == 16) input_run16(&lo[0][0], &hi[0][0], 64, v + t, stride);
+            else input_run8(&lo[0][0], &hi[0][0], 64, v + t, stride);
+            t += run;
         } else {
             input_tile(plane, h, w, ty, tx, v + t, stride);
             t += 1;
@@ -230,29 +315,33 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
     int t = 0;
     while (t < count) {
         const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        if (is_run(vector, count, t) && tilesW - tx >= 8) {
+        const int run = run_length(vector, count, t);
+        if (run && tilesW - tx >= run) {
             const int oy = 4 * ty, ox = 4 * tx;
             const int rows = h - oy < 4 ? h - oy : 4;
-            if (ox + 31 <= w - 1) {
-                output_run8(m + t, stride, plane + (size_t)oy * w + ox, (size_t)w, rows, bias, relu);
+            if (ox + 4 * run - 1 <= w - 1) {
+                if (run == 16) output_run16(m + t, stride, plane + (size_t)oy * w + ox, (size_t)w, rows, bias, relu);
+                else output_run8(m + t, stride, plane + (size_t)oy * w + ox, (size_t)w, rows, bias, relu);
             } else {
-                // At the right edge: the run's 4 × 32 outputs, then the columns inside the image.
-                float out[4][32];
-                output_run8(m + t, stride, &out[0][0], 32, rows, bias, relu);
+                // At the right edge: the run's 4 × 4·run outputs, then the columns inside the image.
+                float out[4][64];
+                if (run == 16) output_run16(m + t, stride, &out[0][0], 64, rows, bias, relu);
+                else output_run8(m + t, stride, &out[0][0], 64, rows, bias, relu);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; ox + j < w; j++) plane[(size_t)(oy + i) * w + ox + j] = out[i][j];
             }
-            t += 8;
-        } else if (is_run(vector, count, t)) {
-            // 8 tiles across tile rows: the outputs of tile k are columns 4k… of `out`.
-            float out[4][32];
-            output_run8(m + t, stride, &out[0][0], 32, 4, bias, relu);
-            for (int k = 0; k < 8; k++) {
+            t += run;
+        } else if (run) {
+            // Tiles across tile rows: the outputs of tile k are columns 4k… of `out`.
+            float out[4][64];
+            if (run == 16) output_run16(m + t, stride, &out[0][0], 64, 4, bias, relu);
+            else output_run8(m + t, stride, &out[0][0], 64, 4, bias, relu);
+            for (int k = 0; k < run; k++) {
                 const int oy = 4 * ((first + t + k) / tilesW), ox = 4 * ((first + t + k) % tilesW);
                 for (int i = 0; i < 4 && oy + i < h; i++)
                     for (int j = 0; j < 4 && ox + j < w; j++) plane[(size_t)(oy + i) * w + ox + j] = out[i][4 * k + j];
             }
-            t += 8;
+            t += run;
         } else {
             output_tile(m + t, stride, ty, tx, plane, h, w, bias, relu);
             t += 1;

@@ -299,8 +299,11 @@ struct OpGradientTests {
         #expect(wrong == 0, "\(wrong) of \(y.count) elements differ from the direct sum (NaN: never written)")
     }
 
-    @Test("Winograd's portable and AVX2 transforms (weights, inputs, outputs) give identical results: interior runs of 8, edge runs, single tiles",
-          arguments: [(1, 3, 5, 37, 75), (2, 4, 3, 13, 41), (1, 2, 2, 5, 9), (1, 3, 4, 21, 45), (2, 2, 3, 6, 35)])
+    // Runs of 16 tiles (AVX-512) too: in the image (135 columns: 33 tiles, two runs of 16), at the
+    // left and right edges (64 and 66 columns: 16 and 17 tiles), and gathered across tile rows.
+    @Test("Winograd's portable and vector transforms (weights, inputs, outputs) give identical results: interior runs of 8 and 16, edge runs, single tiles",
+          arguments: [(1, 3, 5, 37, 75), (2, 4, 3, 13, 41), (1, 2, 2, 5, 9), (1, 3, 4, 21, 45), (2, 2, 3, 6, 35),
+                      (1, 2, 3, 9, 135), (2, 2, 2, 7, 64), (1, 3, 2, 10, 66), (3, 2, 3, 13, 30)])
     func winogradPortable(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int)) {
         let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 91)
         let w = Tensor.uniform([c.cout, c.cin, 3, 3], limit: 0.5, seed: 92)
