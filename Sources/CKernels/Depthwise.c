@@ -104,8 +104,7 @@ static inline void run_avx512(const int vectors, const float *top, int pw, const
     __mmask16 m[4];
     __m512 a[4];
     for (int v = 0; v < vectors; v++) {
-        const int valid = left - 16 * v;
-        m[v] = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        m[v] = tsr_lanes16(left - 16 * v);
         a[v] = b;
     }
     for (int t = 0; t < taps; t++) {

@@ -134,8 +134,7 @@ static inline void block_avx512(const int vectors, const float *band, int cin, i
     }
     for (int c = 0; c < channels; c++)
         for (int v = 0; v < vectors; v++) {
-            const int valid = left - 16 * v;
-            const __mmask16 m = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+            const __mmask16 m = tsr_lanes16(left - 16 * v);
             const __m512 a = relu ? _mm512_max_ps(acc[c][v], zero) : acc[c][v];
             _mm512_mask_storeu_ps(out + (size_t)c * plane + 16 * v, m, a);
         }

@@ -51,6 +51,27 @@ size_t tsr_pointwise_scratch_count(int cin) {
     return (a > b ? a : b) * (size_t)cin;
 }
 
+// The `pixels` pixels from `offset` on of every plane into `scratch` in blocks of `block`: each
+// block's cin rows of `block` pixels one after another, zeros past the last pixel. Inlined with a
+// constant `block`, the copy of a whole block compiles to vector moves of the caller's width.
+__attribute__((always_inline))
+static inline void copy_chunk(const float *const *planes, int cin, size_t offset, size_t pixels, const size_t block, float *scratch) {
+    const size_t blocks = (pixels + block - 1) / block;
+    for (int ci = 0; ci < cin; ci++) {
+        const float *src = planes[ci] + offset;
+        for (size_t k = 0; k < blocks; k++) {
+            float *dst = scratch + (k * (size_t)cin + ci) * block;
+            const size_t n = pixels - block * k < block ? pixels - block * k : block;
+            if (n == block) {
+                memcpy(dst, src + block * k, block * sizeof(float));
+            } else {
+                memcpy(dst, src + block * k, n * sizeof(float));
+                memset(dst + n, 0, (block - n) * sizeof(float));
+            }
+        }
+    }
+}
+
 // Stores `valid` pixels (at most 8) of one vector with the bias and ReLU.
 __attribute__((target("avx2,fma")))
 static inline void store_vector(__m256 a, __m256 bias, int relu, int valid, float *out) {
@@ -80,20 +101,7 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
     for (size_t p0 = first; p0 < end; p0 += chunk) {
         const size_t pixels = end - p0 < chunk ? end - p0 : chunk;
         const size_t blocks = (pixels + PIXELS_512 - 1) / PIXELS_512;
-        for (int ci = 0; ci < cin; ci++) {
-            const float *src = planes[ci] + (p0 - first);
-            for (size_t k = 0; k < blocks; k++) {
-                float *dst = scratch + (k * (size_t)cin + ci) * PIXELS_512;
-                const size_t n = pixels - PIXELS_512 * k < PIXELS_512 ? pixels - PIXELS_512 * k : PIXELS_512;
-                if (n == PIXELS_512) {
-                    _mm512_storeu_ps(dst, _mm512_loadu_ps(src + PIXELS_512 * k));
-                    _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + PIXELS_512 * k + 16));
-                } else {
-                    memcpy(dst, src + PIXELS_512 * k, n * sizeof(float));
-                    memset(dst + n, 0, (PIXELS_512 - n) * sizeof(float));
-                }
-            }
-        }
+        copy_chunk(planes, cin, p0 - first, pixels, PIXELS_512, scratch);
         for (int g = 0; g < pairs; g++) {
             const float *wa = packed + (size_t)(2 * g) * cin * ROWS, *wb = wa + (size_t)cin * ROWS;
             const int rows = cout - 2 * ROWS * g < 2 * ROWS ? cout - 2 * ROWS * g : 2 * ROWS;
@@ -115,8 +123,7 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
                     }
                 }
                 const size_t valid = pixels - PIXELS_512 * k < PIXELS_512 ? pixels - PIXELS_512 * k : PIXELS_512;
-                const __mmask16 m0 = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
-                const __mmask16 m1 = valid >= 32 ? (__mmask16)0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+                const __mmask16 m0 = tsr_lanes16((int)valid), m1 = tsr_lanes16((int)valid - 16);
                 float *out = y + (size_t)(2 * ROWS * g) * plane + p0 + PIXELS_512 * k;
                 for (int r = 0; r < rows; r++) {
                     // max(s, 0) keeps s where s > 0 and gives +0 elsewhere, as the AVX2 path.
@@ -142,19 +149,7 @@ void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed
     for (size_t p0 = first; p0 < end; p0 += chunk) {
         const size_t pixels = end - p0 < chunk ? end - p0 : chunk;
         const size_t blocks = (pixels + PIXELS - 1) / PIXELS;
-        for (int ci = 0; ci < cin; ci++) {
-            const float *src = planes[ci] + (p0 - first);
-            for (size_t k = 0; k < blocks; k++) {
-                float *dst = scratch + (k * (size_t)cin + ci) * PIXELS;
-                const size_t n = pixels - PIXELS * k < PIXELS ? pixels - PIXELS * k : PIXELS;
-                if (n == PIXELS) {
-                    for (int v = 0; v < VECTORS; v++) _mm256_storeu_ps(dst + 8 * v, _mm256_loadu_ps(src + PIXELS * k + 8 * v));
-                } else {
-                    memcpy(dst, src + PIXELS * k, n * sizeof(float));
-                    memset(dst + n, 0, (PIXELS - n) * sizeof(float));
-                }
-            }
-        }
+        copy_chunk(planes, cin, p0 - first, pixels, PIXELS, scratch);
         for (int g = 0; g < groups; g++) {
             const float *wg = packed + (size_t)g * cin * ROWS;
             const int rows = cout - ROWS * g < ROWS ? cout - ROWS * g : ROWS;

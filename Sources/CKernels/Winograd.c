@@ -88,10 +88,12 @@ static void output_tile(const float *m, size_t stride, int ty, int tx, float *pl
 }
 #undef TYPE
 
-#define TYPE __m256
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_SUB(a, b) _mm256_sub_ps(a, b)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define W_ADD(a, b) _mm512_add_ps(a, b)
+#define W_SUB(a, b) _mm512_sub_ps(a, b)
+#define W_MUL(a, b) _mm512_mul_ps(a, b)
 
 // The 4×4 transpose within each 128-bit lane: r[j] lane L element k = a[k] lane L element j.
 __attribute__((target("avx2")))
@@ -104,72 +106,7 @@ static inline void transpose_lanes(__m256 a0, __m256 a1, __m256 a2, __m256 a3, _
     r[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
 }
 
-// 8 tiles' 6 × 6 patches: row i of `first` holds the columns 0–3 of the tiles 0…7 one after
-// another (32 floats), row i of `second` their columns 4–5 (and two unused ones) the same way;
-// rows `pitch` floats apart. For 8 neighbouring tiles of one tile row both are the patch itself,
-// 4 columns apart (columns 34 and 35 are read but unused).
-__attribute__((target("avx2")))
-static void input_run8(const float *first, const float *second, size_t pitch, float *v, size_t stride) {
-    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
-    __m256 d[6][6];
-    for (int i = 0; i < 6; i++) {
-        const float *p = first + i * pitch, *q = second + i * pitch;
-        __m256 lo[4], hi[4];
-        transpose_lanes(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24), lo);
-        transpose_lanes(_mm256_loadu_ps(q), _mm256_loadu_ps(q + 8), _mm256_loadu_ps(q + 16), _mm256_loadu_ps(q + 24), hi);
-        d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1];
-    }
-    __m256 e[6][6];
-    for (int j = 0; j < 6; j++)
-        INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
-                 e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], V_ADD, V_SUB, V_MUL, four, five, two);
-    for (int i = 0; i < 6; i++) {
-        __m256 r[6];
-        INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],
-                 r[0], r[1], r[2], r[3], r[4], r[5], V_ADD, V_SUB, V_MUL, four, five, two);
-        for (int j = 0; j < 6; j++) _mm256_storeu_ps(v + (6 * i + j) * stride, r[j]);
-    }
-}
-
-// The 4 × 32 outputs of a run of 8 tiles, rows `pitch` floats apart, for `rows` rows.
-__attribute__((target("avx2")))
-static void output_run8(const float *m, size_t stride, float *out, size_t pitch, int rows, float bias, int relu) {
-    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
-    const __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
-    __m256 s[4][6];
-    for (int j = 0; j < 6; j++)
-        OUTPUT_1D(_mm256_loadu_ps(m + j * stride), _mm256_loadu_ps(m + (6 + j) * stride), _mm256_loadu_ps(m + (12 + j) * stride),
-                  _mm256_loadu_ps(m + (18 + j) * stride), _mm256_loadu_ps(m + (24 + j) * stride), _mm256_loadu_ps(m + (30 + j) * stride),
-                  s[0][j], s[1][j], s[2][j], s[3][j], V_ADD, V_SUB, V_MUL, two, four, eight);
-    for (int i = 0; i < rows; i++) {
-        __m256 r[4];
-        OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],
-                  V_ADD, V_SUB, V_MUL, two, four, eight);
-        for (int j = 0; j < 4; j++) {
-            r[j] = _mm256_add_ps(r[j], b);
-            // max(v, 0) returns 0 for v = -0 and NaN for NaN, as the scalar v > 0 ? v : 0 does not:
-            // masking keeps v where v > 0 and gives +0 elsewhere, as the scalar code does.
-            if (relu) r[j] = _mm256_and_ps(r[j], _mm256_cmp_ps(r[j], zero, _CMP_GT_OQ));
-        }
-        __m256 q[4];
-        transpose_lanes(r[0], r[1], r[2], r[3], q);
-        // q[k]: the 4 columns of tile 2k (low lane) and tile 2k + 1 (high lane).
-        float *row = out + (size_t)i * pitch;
-        for (int k = 0; k < 4; k++) _mm256_storeu_ps(row + 8 * k, q[k]);
-    }
-}
-#undef TYPE
-
-// AVX-512: runs of 16 tiles, the same operations in the same order on 16 tiles at once. Four
-// 16-float loads hold the columns 0–3 of tiles 0…15 (tiles 4m…4m+3 in load m, one per 128-bit
-// lane); the same transpose within each lane leaves tile 4k + L in element 4L + k, so a run's 16
-// tiles are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15, and the output transform,
-// reading them back so, puts tiles 4k…4k+3 in q[k].
-#define TYPE __m512
-#define W_ADD(a, b) _mm512_add_ps(a, b)
-#define W_SUB(a, b) _mm512_sub_ps(a, b)
-#define W_MUL(a, b) _mm512_mul_ps(a, b)
-
+// The same within each of the four 128-bit lanes of a 512-bit vector.
 __attribute__((target("avx512f")))
 static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m512 r[4]) {
     const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
@@ -180,56 +117,82 @@ static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3,
     r[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
 }
 
-// As input_run8, for 16 tiles: row i of `first` holds the columns 0–3 of tiles 0…15 (64 floats),
-// row i of `second` their columns 4–5 the same way.
-__attribute__((target("avx512f")))
-static void input_run16(const float *first, const float *second, size_t pitch, float *v, size_t stride) {
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
-    __m512 d[6][6];
-    for (int i = 0; i < 6; i++) {
-        const float *p = first + i * pitch, *q = second + i * pitch;
-        __m512 lo[4], hi[4];
-        transpose_lanes16(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16), _mm512_loadu_ps(p + 32), _mm512_loadu_ps(p + 48), lo);
-        transpose_lanes16(_mm512_loadu_ps(q), _mm512_loadu_ps(q + 16), _mm512_loadu_ps(q + 32), _mm512_loadu_ps(q + 48), hi);
-        d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1];
-    }
-    __m512 e[6][6];
-    for (int j = 0; j < 6; j++)
-        INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],
-                 e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], W_ADD, W_SUB, W_MUL, four, five, two);
-    for (int i = 0; i < 6; i++) {
-        __m512 r[6];
-        INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],
-                 r[0], r[1], r[2], r[3], r[4], r[5], W_ADD, W_SUB, W_MUL, four, five, two);
-        for (int j = 0; j < 6; j++) _mm512_storeu_ps(v + (6 * i + j) * stride, r[j]);
-    }
-}
+// Keeps v where v > 0 and gives +0 elsewhere, as the scalar v > 0 ? v : 0 (max(v, 0) would give
+// -0 for -0 and NaN for NaN).
+#define V_POSITIVE(v, zero) _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ))
+#define W_POSITIVE(v, zero) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v)
 
-// The 4 × 64 outputs of a run of 16 tiles, rows `pitch` floats apart, for `rows` rows.
-__attribute__((target("avx512f")))
-static void output_run16(const float *m, size_t stride, float *out, size_t pitch, int rows, float bias, int relu) {
-    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), eight = _mm512_set1_ps(8.0f);
-    const __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
-    __m512 s[4][6];
-    for (int j = 0; j < 6; j++)
-        OUTPUT_1D(_mm512_loadu_ps(m + j * stride), _mm512_loadu_ps(m + (6 + j) * stride), _mm512_loadu_ps(m + (12 + j) * stride),
-                  _mm512_loadu_ps(m + (18 + j) * stride), _mm512_loadu_ps(m + (24 + j) * stride), _mm512_loadu_ps(m + (30 + j) * stride),
-                  s[0][j], s[1][j], s[2][j], s[3][j], W_ADD, W_SUB, W_MUL, two, four, eight);
-    for (int i = 0; i < rows; i++) {
-        __m512 r[4];
-        OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],
-                  W_ADD, W_SUB, W_MUL, two, four, eight);
-        for (int j = 0; j < 4; j++) {
-            r[j] = _mm512_add_ps(r[j], b);
-            // Keeps v where v > 0 and gives +0 elsewhere, as the AVX2 and scalar code do.
-            if (relu) r[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r[j], zero, _CMP_GT_OQ), r[j]);
-        }
-        __m512 q[4];
-        transpose_lanes16(r[0], r[1], r[2], r[3], q);
-        float *row = out + (size_t)i * pitch;
-        for (int k = 0; k < 4; k++) _mm512_storeu_ps(row + 16 * k, q[k]);
+// The transforms of a run of N tiles (N = 8 in AVX2, 16 in AVX-512): input_runN and output_runN.
+//
+// input_runN: the N tiles' 6 × 6 patches, row i of `first` holding the columns 0–3 of tiles
+// 0…N−1 one after another (4N floats), row i of `second` their columns 4–5 (and two unused ones)
+// the same way; rows `pitch` floats apart. For N neighbouring tiles of one tile row both are the
+// patch itself, 4 columns apart (the last two columns are read but unused).
+//
+// output_runN: the 4 × 4N outputs of the run, rows `pitch` floats apart, for `rows` rows; after
+// the transpose, q[k] holds the 4 columns of N/4 tiles (8: tiles 2k and 2k + 1; 16: tiles 4k…4k+3).
+#define RUN_TRANSFORMS(N, VEC, TARGET, LOAD, STORE, SET1, ADD, SUB, MUL, TRANSPOSE, POSITIVE)                    \
+    __attribute__((target(TARGET)))                                                                            \
+    static void input_run##N(const float *first, const float *second, size_t pitch, float *v, size_t stride) { \
+        const VEC four = SET1(4.0f), five = SET1(5.0f), two = SET1(2.0f);                                      \
+        VEC d[6][6];                                                                                           \
+        for (int i = 0; i < 6; i++) {                                                                          \
+            const float *p = first + i * pitch, *q = second + i * pitch;                                       \
+            VEC lo[4], hi[4];                                                                                  \
+            TRANSPOSE(LOAD(p), LOAD(p + N), LOAD(p + 2 * N), LOAD(p + 3 * N), lo);                             \
+            TRANSPOSE(LOAD(q), LOAD(q + N), LOAD(q + 2 * N), LOAD(q + 3 * N), hi);                             \
+            d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1]; \
+        }                                                                                                      \
+        VEC e[6][6];                                                                                           \
+        for (int j = 0; j < 6; j++)                                                                            \
+            INPUT_1D(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j],                                     \
+                     e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], ADD, SUB, MUL, four, five, two);    \
+        for (int i = 0; i < 6; i++) {                                                                          \
+            VEC r[6];                                                                                          \
+            INPUT_1D(e[i][0], e[i][1], e[i][2], e[i][3], e[i][4], e[i][5],                                     \
+                     r[0], r[1], r[2], r[3], r[4], r[5], ADD, SUB, MUL, four, five, two);                      \
+            for (int j = 0; j < 6; j++) STORE(v + (6 * i + j) * stride, r[j]);                                 \
+        }                                                                                                      \
+    }                                                                                                          \
+                                                                                                               \
+    __attribute__((target(TARGET)))                                                                            \
+    static void output_run##N(const float *m, size_t stride, float *out, size_t pitch, int rows, float bias, int relu) { \
+        const VEC two = SET1(2.0f), four = SET1(4.0f), eight = SET1(8.0f), b = SET1(bias), zero = SET1(0.0f); \
+        VEC s[4][6];                                                                                           \
+        for (int j = 0; j < 6; j++)                                                                            \
+            OUTPUT_1D(LOAD(m + j * stride), LOAD(m + (6 + j) * stride), LOAD(m + (12 + j) * stride),           \
+                      LOAD(m + (18 + j) * stride), LOAD(m + (24 + j) * stride), LOAD(m + (30 + j) * stride),   \
+                      s[0][j], s[1][j], s[2][j], s[3][j], ADD, SUB, MUL, two, four, eight);                    \
+        for (int i = 0; i < rows; i++) {                                                                       \
+            VEC r[4];                                                                                          \
+            OUTPUT_1D(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], r[0], r[1], r[2], r[3],            \
+                      ADD, SUB, MUL, two, four, eight);                                                        \
+            for (int j = 0; j < 4; j++) {                                                                      \
+                r[j] = ADD(r[j], b);                                                                           \
+                if (relu) r[j] = POSITIVE(r[j], zero);                                                         \
+            }                                                                                                  \
+            VEC q[4];                                                                                          \
+            TRANSPOSE(r[0], r[1], r[2], r[3], q);                                                              \
+            float *row = out + (size_t)i * pitch;                                                              \
+            for (int k = 0; k < 4; k++) STORE(row + N * k, q[k]);                                              \
+        }                                                                                                      \
     }
-}
+
+// AVX2: the transpose leaves the run's 8 tiles in the order 0 2 4 6 1 3 5 7 within a vector, so
+// they are stored in that order; the output transform reads them back so and puts each tile's 4
+// columns back in place.
+#define TYPE __m256
+RUN_TRANSFORMS(8, __m256, "avx2", _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, V_ADD, V_SUB, V_MUL,
+               transpose_lanes, V_POSITIVE)
+#undef TYPE
+
+// AVX-512: four 16-float loads hold the columns 0–3 of tiles 0…15 (tiles 4m…4m+3 in load m, one
+// per 128-bit lane); the same transpose leaves tile 4k + L in element 4L + k, so a run's 16 tiles
+// are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15 — the same operations in the same
+// order on each tile, so the same bits as the AVX2 and scalar code.
+#define TYPE __m512
+RUN_TRANSFORMS(16, __m512, "avx512f", _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, W_ADD, W_SUB, W_MUL,
+               transpose_lanes16, W_POSITIVE)
 #undef TYPE
 
 // `portable` (set by tests) runs the portable code on a CPU with AVX2 (both give the same

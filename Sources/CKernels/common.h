@@ -12,4 +12,10 @@
 void tsr_pad_rows(const float *x, int channels, int h, int w, int pad, int first, int rows,
                   size_t stride, float *band);
 
+/// The mask of the first `valid` of 16 lanes (all for 16 or more, none for 0 or fewer): an
+/// AVX-512 row's last, partial vector.
+static inline unsigned short tsr_lanes16(int valid) {
+    return valid >= 16 ? 0xFFFF : valid <= 0 ? 0 : (unsigned short)((1u << valid) - 1);
+}
+
 #endif

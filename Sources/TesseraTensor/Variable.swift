@@ -42,6 +42,12 @@ public final class Variable: @unchecked Sendable {
 
     public var shape: [Int] { value.shape }
 
+    /// Whether an op on these inputs records its pullback: some input requires a gradient (an
+    /// absent input, as a missing bias, does not). When none does, the op runs as evaluation.
+    static func recordsGradient(_ inputs: [Variable?]) -> Bool {
+        inputs.contains { $0?.requiresGradient == true }
+    }
+
     /// Clears the accumulated gradient.
     public func zeroGradient() { gradient = nil }
 

@@ -48,7 +48,7 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
     let cin = channels.reduce(0, +)
     let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
     precondition(weight.shape[1] * g.groups == cin, "conv2d: \(cin) channels and weights \(weight.shape) do not fit \(g.groups) groups")
-    let gradient = parts.contains { $0.requiresGradient } || weight.requiresGradient || bias?.requiresGradient == true
+    let gradient = Variable.recordsGradient(parts as [Variable?] + [weight, bias])
     let winograd = Winograd.applies(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let dilated = Winograd.appliesDilated(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let plane = h * w

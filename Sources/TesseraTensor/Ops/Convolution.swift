@@ -115,7 +115,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // Every path below writes each output element, so the output is not zero-filled first.
     var fused = false
     // Nothing will be differentiated: the weights are those of an evaluation (see TransformedWeights).
-    let evaluation = !x.requiresGradient && !weight.requiresGradient && bias?.requiresGradient != true
+    let evaluation = !Variable.recordsGradient([x, weight, bias])
     var out = x.value.scalars.withUnsafeBufferPointer { xs in
         weight.value.scalars.withUnsafeBufferPointer { ws in
             Tensor.filled(shape: [n, cout, oh, ow]) { ys in

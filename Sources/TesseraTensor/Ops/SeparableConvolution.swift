@@ -17,7 +17,7 @@ public func separableConvolution(_ x: Variable, depthwise: Variable, geometry g:
     let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (kh, kw) = (depthwise.shape[2], depthwise.shape[3])
     let cout = pointwise.shape[0]
-    let fused = separableFusion && !x.requiresGradient && !depthwise.requiresGradient && !pointwise.requiresGradient && bias?.requiresGradient != true
+    let fused = separableFusion && !Variable.recordsGradient([x, depthwise, pointwise, bias])
         && DepthwiseConvolution.applies(cin: cin, cout: depthwise.shape[0], g: g) && depthwise.shape[1] == 1
         && g.stride == 1 && g.outputSize(h, kernel: kh) == h && g.outputSize(w, kernel: kw) == w
         && pointwise.shape[1] == cin && pointwise.shape[2] == 1 && pointwise.shape[3] == 1
