@@ -93,10 +93,11 @@ enum Winograd {
         let tiles = tilesH * tilesW
         // Blocks run over the tiles of the whole batch (a block may hold the last tiles of one
         // image and the first of the next), so small planes (a dilated convolution's polyphase
-        // parts, the deepest levels) still give the GEMMs wide blocks. A block is about 4 MB of
-        // transformed input and products, but at least 128 tiles: each of its 36 GEMMs packs the
-        // cout × cin transformed weights again, which costs as much as the product itself for
-        // 512 channels and 24 tiles (measured: unet-bn 1.06–1.31× faster with wide blocks).
+        // parts, the deepest levels) still give the GEMMs wide blocks. A block is about 1 MB of
+        // transformed input and products (``blockTiles(cin:cout:total:)``), but at least 32 tiles,
+        // and up to 128 for wide layers: each of its 36 GEMMs packs the cout × cin transformed
+        // weights again, which costs as much as the product itself for 512 channels and 24 tiles
+        // (measured: unet-bn 1.06–1.31× faster with wide blocks).
         // At least 4 blocks where that leaves 32 tiles or more to each (a small batch still
         // feeds 2–4 threads). A multiple of 8, so the transforms' runs of 8 tiles stay whole
         // within a tile row of a width that is itself a multiple of 8 (any image of 16k
@@ -132,23 +133,26 @@ enum Winograd {
                             pieces.append((b, first, length, t - start))
                             t += length
                         }
-                        // V[ξ][c][t] = Bᵀ d B for the 6×6 patch of tile t in channel c (in C,
-                        // 8 tiles at a time with AVX2).
+                        // V[c][ξ][t] = Bᵀ d B for the 6×6 patch of tile t in channel c (in C,
+                        // 8 tiles at a time with AVX2). A channel's 36 transformed rows lie
+                        // together (the transform's 36 stores per run of tiles fall in one
+                        // 36·count-float stretch rather than 36 far apart); the GEMMs read
+                        // V[·][ξ] as a cin × count matrix with rows 36·count floats apart.
                         for c in 0..<cin {
                             for piece in pieces {
                                 tsr_winograd_input(planes(piece.b, c), Int32(h), Int32(w), Int32(tilesW),
-                                                   Int32(piece.first), Int32(piece.count), vp + c * count + piece.offset, cin * count, portableCode)
+                                                   Int32(piece.first), Int32(piece.count), vp + c * 36 * count + piece.offset, count, portableCode)
                             }
                         }
-                        // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × count).
+                        // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × count), into M[co][ξ][t].
                         for xi in 0..<36 {
                             BLAS.sgemm(.none, .none, m: cout, n: count, k: cin, a: ua.value + xi * cout * cin, lda: cin,
-                                       b: vp + xi * cin * count, ldb: count, c: mp + xi * cout * count, ldc: count)
+                                       b: vp + xi * count, ldb: 36 * count, c: mp + xi * count, ldc: 36 * count)
                         }
                         // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
                         for co in 0..<cout {
                             for piece in pieces {
-                                tsr_winograd_output(mp + co * count + piece.offset, cout * count, Int32(piece.first), Int32(piece.count),
+                                tsr_winograd_output(mp + co * 36 * count + piece.offset, count, Int32(piece.first), Int32(piece.count),
                                                     Int32(tilesW), ya.value + (piece.b * cout + co) * h * w, Int32(h), Int32(w),
                                                     biases[co], relu ? 1 : 0, portableCode)
                             }
@@ -159,10 +163,19 @@ enum Winograd {
         }
     }
 
-    /// The tiles of one block on the blocked path: the transforms of a block fit in about 4 MB
-    /// (at least 128 tiles), and a batch has at least 4 blocks where each keeps 32 tiles.
+    /// The tiles of one block on the blocked path: the transforms of a block fit in about 1 MB,
+    /// so that they stay in a core's L2 between the transforms and the GEMMs — at least 32 tiles,
+    /// and at least `cin·cout/512` up to 128, so that packing each GEMM's weights stays small
+    /// beside its product — and a batch has at least 4 blocks where each keeps 32 tiles.
+    ///
+    /// Measured with `tessera-bench --convs eff` (2 threads of an AVX2 EPYC with 512 KB of L2 per
+    /// core, medians of 5 interleaved processes) against blocks of about 4 MB and at least 128
+    /// tiles: 32→32 at 256² 9.8 against 10.9 ms, 40→32 at 256² 10.8 against 12.8, 96→64 at 128²
+    /// 8.6 against 11.0, 64→64 at 128² 6.3 against 8.0 (both with the V[c][ξ][t] layout; before
+    /// it, 15.9, 16.0, 12.7 and 11.0).
     static func blockTiles(cin: Int, cout: Int, total: Int) -> Int {
-        let budget = max(128, (1 << 20) / (36 * (cin + cout))) / 8 * 8
+        let least = min(128, max(32, cin * cout / 512))
+        let budget = max(least, (1 << 18) / (36 * (cin + cout))) / 8 * 8
         return min(total, budget, max(32, (total / 4 + 7) / 8 * 8))
     }
 
