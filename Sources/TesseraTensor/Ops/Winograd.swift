@@ -210,23 +210,23 @@ enum Winograd {
         m.withUnsafeMutableBufferPointer { mb in
             let (ua, ya) = (UnsafeSendable(u), UnsafeSendable(y))
             let (va, ma) = (UnsafeSendable(vb.baseAddress!), UnsafeSendable(mb.baseAddress!))
-            // V[ξ][c][b·tiles + t] = Bᵀ d B.
+            // V[c][ξ][b·tiles + t] = Bᵀ d B (a channel's 36 rows together, as in the blocks).
             Parallel.forEach(n * cin, minimumPerThread: 4) { q in
                 let (b, c) = (q / cin, q % cin)
                 tsr_winograd_input(planes(b, c), Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
-                                   va.value + c * total + b * tiles, cin * total, portableCode)
+                                   va.value + c * 36 * total + b * tiles, total, portableCode)
             }
-            // M[ξ] = U[ξ] · V[ξ]: (cout × cin) · (cin × total).
+            // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × total), rows 36·total floats apart.
             Parallel.forEachThread(36, threads: Parallel.threads) { range in
                 for xi in range {
                     BLAS.sgemm(.none, .none, m: cout, n: total, k: cin, a: ua.value + xi * cout * cin, lda: cin,
-                               b: va.value + xi * cin * total, ldb: total, c: ma.value + xi * cout * total, ldc: total)
+                               b: va.value + xi * total, ldb: 36 * total, c: ma.value + xi * total, ldc: 36 * total)
                 }
             }
             // Y = Aᵀ M A, clipped at the image edge.
             Parallel.forEach(n * cout, minimumPerThread: 4) { q in
                 let (b, co) = (q / cout, q % cout)
-                tsr_winograd_output(ma.value + co * total + b * tiles, cout * total, 0, Int32(tiles), Int32(tilesW),
+                tsr_winograd_output(ma.value + co * 36 * total + b * tiles, total, 0, Int32(tiles), Int32(tilesW),
                                     ya.value + q * h * w, Int32(h), Int32(w), biases[co], relu ? 1 : 0, portableCode)
             }
         } }
