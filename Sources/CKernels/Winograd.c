@@ -124,24 +124,35 @@ static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3,
 
 // The transforms of a run of N tiles (N = 8 in AVX2, 16 in AVX-512): input_runN and output_runN.
 //
-// input_runN: the N tiles' 6 × 6 patches, row i of `first` holding the columns 0–3 of tiles
-// 0…N−1 one after another (4N floats), row i of `second` their columns 4–5 (and two unused ones)
-// the same way; rows `pitch` floats apart. For N neighbouring tiles of one tile row both are the
-// patch itself, 4 columns apart (the last two columns are read but unused).
+// input_runN: the N tiles' 6 × 6 patches, row i of `first[i]` holding the columns 0–3 of tiles
+// 0…N−1 one after another (4N floats), `second[i]` their columns 4–5 (and two unused ones) the
+// same way. For N neighbouring tiles of one tile row both are the image row itself from the
+// patch's first column, 4 columns apart (the last two columns are read but unused); columns
+// outside [lo, hi) of that row are the zero padding past the image's left and right edges: those
+// vectors are loaded under a mask (nothing outside the row is read) and hold zeros there. Rows
+// above and below the image point at zeros. Gathered patches (`masked` 0) are read whole.
 //
 // output_runN: the 4 × 4N outputs of the run, rows `pitch` floats apart, for `rows` rows; after
 // the transpose, q[k] holds the 4 columns of N/4 tiles (8: tiles 2k and 2k + 1; 16: tiles 4k…4k+3).
-#define RUN_TRANSFORMS(N, VEC, TARGET, LOAD, STORE, SET1, ADD, SUB, MUL, TRANSPOSE, POSITIVE)                    \
+#define RUN_TRANSFORMS(N, VEC, TARGET, LOAD, MASKLOAD, STORE, SET1, ADD, SUB, MUL, TRANSPOSE, POSITIVE)          \
     __attribute__((target(TARGET)))                                                                            \
-    static void input_run##N(const float *first, const float *second, size_t pitch, float *v, size_t stride) { \
+    static void input_run##N(const float *const first[6], const float *const second[6], int masked, int lo, int hi, \
+                             float *v, size_t stride) {                                                        \
         const VEC four = SET1(4.0f), five = SET1(5.0f), two = SET1(2.0f);                                      \
         VEC d[6][6];                                                                                           \
         for (int i = 0; i < 6; i++) {                                                                          \
-            const float *p = first + i * pitch, *q = second + i * pitch;                                       \
-            VEC lo[4], hi[4];                                                                                  \
-            TRANSPOSE(LOAD(p), LOAD(p + N), LOAD(p + 2 * N), LOAD(p + 3 * N), lo);                             \
-            TRANSPOSE(LOAD(q), LOAD(q + N), LOAD(q + 2 * N), LOAD(q + 3 * N), hi);                             \
-            d[i][0] = lo[0]; d[i][1] = lo[1]; d[i][2] = lo[2]; d[i][3] = lo[3]; d[i][4] = hi[0]; d[i][5] = hi[1]; \
+            const float *p = first[i], *q = second[i];                                                         \
+            VEC l[4], r[4];                                                                                    \
+            if (masked) {                                                                                      \
+                TRANSPOSE(MASKLOAD(p, 0, lo, hi), MASKLOAD(p + N, N, lo, hi), MASKLOAD(p + 2 * N, 2 * N, lo, hi), \
+                          MASKLOAD(p + 3 * N, 3 * N, lo, hi), l);                                              \
+                TRANSPOSE(MASKLOAD(q, 4, lo, hi), MASKLOAD(q + N, 4 + N, lo, hi), MASKLOAD(q + 2 * N, 4 + 2 * N, lo, hi), \
+                          MASKLOAD(q + 3 * N, 4 + 3 * N, lo, hi), r);                                          \
+            } else {                                                                                           \
+                TRANSPOSE(LOAD(p), LOAD(p + N), LOAD(p + 2 * N), LOAD(p + 3 * N), l);                          \
+                TRANSPOSE(LOAD(q), LOAD(q + N), LOAD(q + 2 * N), LOAD(q + 3 * N), r);                          \
+            }                                                                                                  \
+            d[i][0] = l[0]; d[i][1] = l[1]; d[i][2] = l[2]; d[i][3] = l[3]; d[i][4] = r[0]; d[i][5] = r[1];    \
         }                                                                                                      \
         VEC e[6][6];                                                                                           \
         for (int j = 0; j < 6; j++)                                                                            \
@@ -181,8 +192,18 @@ static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3,
 // AVX2: the transpose leaves the run's 8 tiles in the order 0 2 4 6 1 3 5 7 within a vector, so
 // they are stored in that order; the output transform reads them back so and puts each tile's 4
 // columns back in place.
+// The 8 floats from `p` (columns `col`… of the patch row), zero for the columns outside
+// [lo, hi); those are not read. Only the vectors at the row's ends take the mask.
+__attribute__((target("avx2")))
+static inline __m256 mask_load8(const float *p, int col, int lo, int hi) {
+    if (col >= lo && col + 8 <= hi) return _mm256_loadu_ps(p);
+    const __m256i c = _mm256_add_epi32(_mm256_set1_epi32(col), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(c, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), c));
+    return _mm256_maskload_ps(p, in);
+}
+
 #define TYPE __m256
-RUN_TRANSFORMS(8, __m256, "avx2", _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, V_ADD, V_SUB, V_MUL,
+RUN_TRANSFORMS(8, __m256, "avx2", _mm256_loadu_ps, mask_load8, _mm256_storeu_ps, _mm256_set1_ps, V_ADD, V_SUB, V_MUL,
                transpose_lanes, V_POSITIVE)
 #undef TYPE
 
@@ -190,8 +211,16 @@ RUN_TRANSFORMS(8, __m256, "avx2", _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1
 // per 128-bit lane); the same transpose leaves tile 4k + L in element 4L + k, so a run's 16 tiles
 // are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15 — the same operations in the same
 // order on each tile, so the same bits as the AVX2 and scalar code.
+__attribute__((target("avx512f")))
+static inline __m512 mask_load16(const float *p, int col, int lo, int hi) {
+    if (col >= lo && col + 16 <= hi) return _mm512_loadu_ps(p);
+    const __m512i c = _mm512_add_epi32(_mm512_set1_epi32(col), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __mmask16 in = _mm512_cmpge_epi32_mask(c, _mm512_set1_epi32(lo)) & _mm512_cmplt_epi32_mask(c, _mm512_set1_epi32(hi));
+    return _mm512_maskz_loadu_ps(in, p);
+}
+
 #define TYPE __m512
-RUN_TRANSFORMS(16, __m512, "avx512f", _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, W_ADD, W_SUB, W_MUL,
+RUN_TRANSFORMS(16, __m512, "avx512f", _mm512_loadu_ps, mask_load16, _mm512_storeu_ps, _mm512_set1_ps, W_ADD, W_SUB, W_MUL,
                transpose_lanes16, W_POSITIVE)
 #undef TYPE
 
@@ -231,8 +260,23 @@ static void gather_patch(const float *plane, int h, int w, int ty, int tx, float
     }
 }
 
+// What the rows above and below the image read: the 4·16 + 4 columns of a run of 16.
+static const float zero_row[68];
+
+// The rows of `next` under a run's patch (its span of columns from x0), towards L1: a block
+// reads a few rows of each plane in turn, too short a stretch for the hardware's prefetchers.
+static inline void prefetch_patch(const float *next, int h, int w, int y0, int x0, int span) {
+    const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + span < w ? x0 + span : w;
+    for (int i = 0; i < 6; i++) {
+        if (y0 + i < 0 || y0 + i >= h) continue;
+        const float *row = next + (size_t)(y0 + i) * w;
+        for (int c = c0; c < c1; c += 16) _mm_prefetch((const char *)(row + c), _MM_HINT_T0);
+        _mm_prefetch((const char *)(row + c1 - 1), _MM_HINT_T0);
+    }
+}
+
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
-                        float *v, size_t stride, int portable) {
+                        float *v, size_t stride, int portable, const float *next) {
     const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
@@ -241,29 +285,30 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
         // The columns a run of neighbouring tiles reads: 4 per tile and 2 more (plus 2 unused).
         const int span = 4 * run + 4;
         if (run && tilesW - tx >= run) {
+            // The rows from the patch's first column x0 (rows outside the image: zeros), and the
+            // columns [lo, hi) of them inside the image, the rest zero padding.
             const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
-            if (y0 >= 0 && x0 >= 0 && y0 + 5 <= h - 1 && x0 + span - 1 <= w - 1) {
-                const float *patch = plane + (size_t)y0 * w + x0;
-                if (run == 16) input_run16(patch, patch + 4, (size_t)w, v + t, stride);
-                else input_run8(patch, patch + 4, (size_t)w, v + t, stride);
-            } else {
-                // At the image's edge: the patch with its zero padding, copied out first.
-                float patch[6][68] = {{0}};
-                const int lo = x0 < 0 ? -x0 : 0, hi = w - x0 < span - 2 ? w - x0 : span - 2;
-                for (int i = 0; i < 6; i++) {
-                    if (y0 + i < 0 || y0 + i >= h || hi <= lo) continue;
-                    memcpy(&patch[i][lo], plane + (size_t)(y0 + i) * w + x0 + lo, (size_t)(hi - lo) * sizeof(float));
-                }
-                if (run == 16) input_run16(&patch[0][0], &patch[0][4], 68, v + t, stride);
-                else input_run8(&patch[0][0], &patch[0][4], 68, v + t, stride);
+            const int lo = x0 < 0 ? -x0 : 0, hi = w - x0 < span ? w - x0 : span;
+            const float *rows[6], *rows4[6];
+            for (int i = 0; i < 6; i++) {
+                // At the left edge (x0 = −1) a row starts one float before the image row; that
+                // column is masked, never read.
+                rows[i] = y0 + i >= 0 && y0 + i < h ? plane + (ptrdiff_t)(y0 + i) * w + x0 : zero_row;
+                rows4[i] = rows[i] + 4;
             }
+            const int masked = lo > 0 || hi < span;
+            if (next) prefetch_patch(next, h, w, y0, x0, span);
+            if (run == 16) input_run16(rows, rows4, masked, lo, hi, v + t, stride);
+            else input_run8(rows, rows4, masked, lo, hi, v + t, stride);
             t += run;
         } else if (run) {
             float lo[6][64], hi[6][64];
             for (int k = 0; k < run; k++)
                 gather_patch(plane, h, w, (first + t + k) / tilesW, (first + t + k) % tilesW, &lo[0][0], &hi[0][0], 64, 4 * k);
-            if (run == 16) input_run16(&lo[0][0], &hi[0][0], 64, v + t, stride);
-            else input_run8(&lo[0][0], &hi[0][0], 64, v + t, stride);
+            const float *rows[6], *rows4[6];
+            for (int i = 0; i < 6; i++) rows[i] = lo[i], rows4[i] = hi[i];
+            if (run == 16) input_run16(rows, rows4, 0, 0, 0, v + t, stride);
+            else input_run8(rows, rows4, 0, 0, 0, v + t, stride);
             t += run;
         } else {
             input_tile(plane, h, w, ty, tx, v + t, stride);

@@ -49,8 +49,10 @@ void tsr_direct_conv_rows(const float *const *planes, int cin, int h, int w, con
 /// order 0 2 4 6 1 3 5 7, which `tsr_winograd_output` undoes (the GEMM between them treats every
 /// tile alike). With `portable` non-zero the portable code runs even on a CPU with AVX2 (tests:
 /// both give identical results); the output transform must then be given the same value.
+/// `next` (or NULL): the plane transformed next, whose rows under the same tiles are prefetched
+/// as each run is transformed.
 void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first, int count,
-                        float *v, size_t stride, int portable);
+                        float *v, size_t stride, int portable, const float *next);
 
 /// The output transform `Y = Aᵀ M A` for one output channel: `m[ξ·stride + t]` holds position ξ
 /// of tile `first + t` (as `tsr_winograd_input` ordered them); the 4×4 results plus `bias`

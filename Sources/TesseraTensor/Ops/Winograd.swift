@@ -141,7 +141,8 @@ enum Winograd {
                         for c in 0..<cin {
                             for piece in pieces {
                                 tsr_winograd_input(planes(piece.b, c), Int32(h), Int32(w), Int32(tilesW),
-                                                   Int32(piece.first), Int32(piece.count), vp + c * 36 * count + piece.offset, count, portableCode)
+                                                   Int32(piece.first), Int32(piece.count), vp + c * 36 * count + piece.offset, count, portableCode,
+                                                   c + 1 < cin ? planes(piece.b, c + 1) : nil)
                             }
                         }
                         // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × count), into M[co][ξ][t].
@@ -214,7 +215,7 @@ enum Winograd {
             Parallel.forEach(n * cin, minimumPerThread: 4) { q in
                 let (b, c) = (q / cin, q % cin)
                 tsr_winograd_input(planes(b, c), Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
-                                   va.value + c * 36 * total + b * tiles, total, portableCode)
+                                   va.value + c * 36 * total + b * tiles, total, portableCode, nil)
             }
             // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × total), rows 36·total floats apart.
             Parallel.forEachThread(36, threads: Parallel.threads) { range in
