@@ -189,9 +189,6 @@ static inline void transpose_lanes16(__m512 a0, __m512 a1, __m512 a2, __m512 a3,
         }                                                                                                      \
     }
 
-// AVX2: the transpose leaves the run's 8 tiles in the order 0 2 4 6 1 3 5 7 within a vector, so
-// they are stored in that order; the output transform reads them back so and puts each tile's 4
-// columns back in place.
 // The 8 floats from `p` (columns `col`… of the patch row), zero for the columns outside
 // [lo, hi); those are not read. Only the vectors at the row's ends take the mask.
 __attribute__((target("avx2")))
@@ -202,15 +199,15 @@ static inline __m256 mask_load8(const float *p, int col, int lo, int hi) {
     return _mm256_maskload_ps(p, in);
 }
 
+// AVX2: the transpose leaves the run's 8 tiles in the order 0 2 4 6 1 3 5 7 within a vector, so
+// they are stored in that order; the output transform reads them back so and puts each tile's 4
+// columns back in place.
 #define TYPE __m256
 RUN_TRANSFORMS(8, __m256, "avx2", _mm256_loadu_ps, mask_load8, _mm256_storeu_ps, _mm256_set1_ps, V_ADD, V_SUB, V_MUL,
                transpose_lanes, V_POSITIVE)
 #undef TYPE
 
-// AVX-512: four 16-float loads hold the columns 0–3 of tiles 0…15 (tiles 4m…4m+3 in load m, one
-// per 128-bit lane); the same transpose leaves tile 4k + L in element 4L + k, so a run's 16 tiles
-// are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15 — the same operations in the same
-// order on each tile, so the same bits as the AVX2 and scalar code.
+// The same with 16 floats.
 __attribute__((target("avx512f")))
 static inline __m512 mask_load16(const float *p, int col, int lo, int hi) {
     if (col >= lo && col + 16 <= hi) return _mm512_loadu_ps(p);
@@ -219,6 +216,10 @@ static inline __m512 mask_load16(const float *p, int col, int lo, int hi) {
     return _mm512_maskz_loadu_ps(in, p);
 }
 
+// AVX-512: four 16-float loads hold the columns 0–3 of tiles 0…15 (tiles 4m…4m+3 in load m, one
+// per 128-bit lane); the same transpose leaves tile 4k + L in element 4L + k, so a run's 16 tiles
+// are stored in the order 0 4 8 12 1 5 9 13 2 6 10 14 3 7 11 15 — the same operations in the same
+// order on each tile, so the same bits as the AVX2 and scalar code.
 #define TYPE __m512
 RUN_TRANSFORMS(16, __m512, "avx512f", _mm512_loadu_ps, mask_load16, _mm512_storeu_ps, _mm512_set1_ps, W_ADD, W_SUB, W_MUL,
                transpose_lanes16, W_POSITIVE)
