@@ -4,7 +4,7 @@ import Testing
 @Suite("Winograd's transformed weights kept for evaluation")
 struct TransformedWeightsTests {
     func transform(_ w: [Float], cout: Int, cin: Int) -> [Float] {
-        w.withUnsafeBufferPointer { Winograd.transformWeights($0.baseAddress!, cout: cout, cin: cin) }
+        w.withUnsafeBufferPointer { Winograd.productWeights($0.baseAddress!, cout: cout, cin: cin) }
     }
 
     func lookup(_ w: [Float], cout: Int, cin: Int) -> ([Float], Bool) {

@@ -71,6 +71,62 @@ enum Winograd {
         }
     }
 
+    /// Whether the 36 products run on the pointwise kernel (`tsr_pointwise_conv`) rather than
+    /// OpenBLAS's sgemm: the kernel reads the transformed weights packed once per layer (kept
+    /// with them in evaluation), where sgemm packs them again in every block, and it writes each
+    /// product once, where sgemm first zeroes its output. `TESSERA_WINOGRAD_BLAS=1` keeps sgemm
+    /// (to compare the two).
+    static let kernelProducts = PointwiseConvolution.available
+        && ProcessInfo.processInfo.environment["TESSERA_WINOGRAD_BLAS"] != "1"
+
+    /// The transformed weights as the 36 products read them: `U[ξ]` (cout × cin) one after
+    /// another for sgemm, or each `U[ξ]` in the pointwise kernel's blocks
+    /// (`tsr_pointwise_pack`, ``packedStride(cin:cout:)`` floats apart).
+    static func productWeights(_ w: UnsafePointer<Float>, cout: Int, cin: Int, portable: Bool = false) -> [Float] {
+        let u = transformWeights(w, cout: cout, cin: cin, portable: portable)
+        guard kernelProducts else { return u }
+        let stride = packedStride(cin: cin, cout: cout)
+        return [Float](unsafeUninitializedCapacity: 36 * stride) { buffer, initialized in
+            u.withUnsafeBufferPointer { ub in
+                let (ua, pa) = (UnsafeSendable(ub.baseAddress!), UnsafeSendable(buffer.baseAddress!))
+                Parallel.forEach(36) { xi in
+                    tsr_pointwise_pack(ua.value + xi * cout * cin, Int32(cin), Int32(cout), pa.value + xi * stride)
+                }
+            }
+            initialized = 36 * stride
+        }
+    }
+
+    /// The floats of one position's packed weights.
+    static func packedStride(cin: Int, cout: Int) -> Int { tsr_pointwise_packed_count(Int32(cin), Int32(cout)) }
+
+    /// `M[co][ξ][t] = Σ U[ξ][co][ci] · V[ci][ξ][t]` for the `count` tiles from `v` and `m`, whose
+    /// channel rows are `pitch` floats apart (position ξ at `ξ·count`), on
+    /// the pointwise kernel (`u` from ``productWeights(_:cout:cin:portable:)``) or sgemm.
+    /// `pointers` (cin) and `scratch` (``productScratch(cin:)``) are the caller's, one per thread.
+    static func products(_ u: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                         positions: Range<Int>, cin: Int, cout: Int, count: Int, pitch: Int,
+                         pointers: inout [UnsafePointer<Float>?], scratch: UnsafeMutablePointer<Float>?) {
+        if kernelProducts, let scratch {
+            let stride = packedStride(cin: cin, cout: cout)
+            for xi in positions {
+                for c in 0..<cin { pointers[c] = UnsafePointer(v + c * pitch + xi * count) }
+                tsr_pointwise_conv(pointers, Int32(cin), u + xi * stride, Int32(cout), nil, 0, m + xi * count, pitch, 0, count, scratch, 0)
+            }
+        } else {
+            for xi in positions {
+                BLAS.sgemm(.none, .none, m: cout, n: count, k: cin, a: u + xi * cout * cin, lda: cin,
+                           b: v + xi * count, ldb: pitch, c: m + xi * count, ldc: pitch)
+            }
+        }
+    }
+
+    /// The pointwise kernel's scratch for ``products(_:_:_:positions:cin:cout:count:pitch:pointers:scratch:)``
+    /// (nil with sgemm); the caller deallocates it.
+    static func productScratch(cin: Int) -> UnsafeMutablePointer<Float>? {
+        kernelProducts ? UnsafeMutablePointer<Float>.allocate(capacity: tsr_pointwise_scratch_count(Int32(cin))) : nil
+    }
+
     /// With `bias` (and `relu`), the output transform adds it (and clamps at 0) as it writes.
     /// `portable` (tests) keeps the transforms on their portable code on a CPU with AVX2.
     static func convolve(_ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -87,7 +143,7 @@ enum Winograd {
                          n: Int, cin: Int, cout: Int, h: Int, w: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
                          portable: Bool = false, keepTransform: Bool = false) {
         let u = keepTransform && !portable ? TransformedWeights.lookup(weights, cout: cout, cin: cin).transformed
-            : transformWeights(weights, cout: cout, cin: cin, portable: portable)
+            : productWeights(weights, cout: cout, cin: cin, portable: portable)
         let portableCode: Int32 = portable ? 1 : 0
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
@@ -118,6 +174,9 @@ enum Winograd {
                 // Every element is written before it is read: V by the input transform, M by sgemm.
                 var v = scratch(36 * cin * blockTiles)
                 var m = scratch(36 * cout * blockTiles)
+                var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
+                let productScratch = Self.productScratch(cin: cin)
+                defer { productScratch?.deallocate() }
                 v.withUnsafeMutableBufferPointer { vb in
                 m.withUnsafeMutableBufferPointer { mb in
                     let (vp, mp) = (vb.baseAddress!, mb.baseAddress!)
@@ -146,10 +205,8 @@ enum Winograd {
                             }
                         }
                         // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × count), into M[co][ξ][t].
-                        for xi in 0..<36 {
-                            BLAS.sgemm(.none, .none, m: cout, n: count, k: cin, a: ua.value + xi * cout * cin, lda: cin,
-                                       b: vp + xi * count, ldb: 36 * count, c: mp + xi * count, ldc: 36 * count)
-                        }
+                        Self.products(ua.value, vp, mp, positions: 0..<36, cin: cin, cout: cout, count: count, pitch: 36 * count,
+                                      pointers: &pointers, scratch: productScratch)
                         // Y = Aᵀ M A for each output channel and tile, clipped at the image edge.
                         for co in 0..<cout {
                             for piece in pieces {
@@ -219,10 +276,11 @@ enum Winograd {
             }
             // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × total), rows 36·total floats apart.
             Parallel.forEachThread(36, threads: Parallel.threads) { range in
-                for xi in range {
-                    BLAS.sgemm(.none, .none, m: cout, n: total, k: cin, a: ua.value + xi * cout * cin, lda: cin,
-                               b: va.value + xi * total, ldb: 36 * total, c: ma.value + xi * total, ldc: 36 * total)
-                }
+                var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
+                let productScratch = Self.productScratch(cin: cin)
+                defer { productScratch?.deallocate() }
+                Self.products(ua.value, va.value, ma.value, positions: range, cin: cin, cout: cout, count: total, pitch: 36 * total,
+                              pointers: &pointers, scratch: productScratch)
             }
             // Y = Aᵀ M A, clipped at the image edge.
             Parallel.forEach(n * cout, minimumPerThread: 4) { q in

@@ -1,8 +1,9 @@
 import Foundation
 import Synchronization
 
-/// Winograd's transformed weights (`36·cout·cin` floats, four times the weights) of the plain and
-/// dilated 3×3 convolutions evaluated lately, found again by the weights' content.
+/// Winograd's transformed weights (`36·cout·cin` floats, four times the weights, in the form the
+/// products read: ``Winograd/productWeights(_:cout:cin:portable:)``) of the plain and dilated 3×3
+/// convolutions evaluated lately, found again by the weights' content.
 ///
 /// In evaluation a network convolves with the same weights on every call, but the layer often
 /// hands over a fresh tensor (a convolution folded with its batch norm computes its weights anew),
@@ -41,7 +42,7 @@ enum TransformedWeights {
             }
             return (found.transformed, true)
         }
-        let transformed = Winograd.transformWeights(w, cout: cout, cin: cin)
+        let transformed = Winograd.productWeights(w, cout: cout, cin: cin)
         let entry = Entry(cout: cout, cin: cin, fingerprint: print, weights: Array(weights), transformed: transformed)
         guard entry.size <= capacity else { return (transformed, false) }
         entries.withLock { list in
