@@ -151,9 +151,10 @@ enum Winograd {
         // image and the first of the next), so small planes (a dilated convolution's polyphase
         // parts, the deepest levels) still give the GEMMs wide blocks. A block is about 1 MB of
         // transformed input and products (``blockTiles(cin:cout:total:)``), but at least 32 tiles,
-        // and up to 128 for wide layers: each of its 36 GEMMs packs the cout × cin transformed
-        // weights again, which costs as much as the product itself for 512 channels and 24 tiles
-        // (measured: unet-bn 1.06–1.31× faster with wide blocks).
+        // and up to 128 for wide layers: each block reads the cout × cin transformed weights of
+        // its 36 products again (sgemm even packs them again, which costs as much as the product
+        // itself for 512 channels and 24 tiles; measured: unet-bn 1.06–1.31× faster with wide
+        // blocks).
         // At least 4 blocks where that leaves 32 tiles or more to each (a small batch still
         // feeds 2–4 threads). A multiple of 8, so the transforms' runs of 8 tiles stay whole
         // within a tile row of a width that is itself a multiple of 8 (any image of 16k
@@ -171,7 +172,7 @@ enum Winograd {
         u.withUnsafeBufferPointer { ub in
             let (ua, ya) = (UnsafeSendable(ub.baseAddress!), UnsafeSendable(y))
             Parallel.forEachThread(jobs, threads: Parallel.threads) { range in
-                // Every element is written before it is read: V by the input transform, M by sgemm.
+                // Every element is written before it is read: V by the input transform, M by the products.
                 var v = scratch(36 * cin * blockTiles)
                 var m = scratch(36 * cout * blockTiles)
                 var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
@@ -223,8 +224,8 @@ enum Winograd {
 
     /// The tiles of one block on the blocked path: the transforms of a block fit in about 1 MB,
     /// so that they stay in a core's L2 between the transforms and the GEMMs — at least 32 tiles,
-    /// and at least `cin·cout/512` up to 128, so that packing each GEMM's weights stays small
-    /// beside its product — and a batch has at least 4 blocks where each keeps 32 tiles.
+    /// and at least `cin·cout/512` up to 128, so that reading (with sgemm, packing) each
+    /// product's weights stays small beside the product — and a batch has at least 4 blocks where each keeps 32 tiles.
     ///
     /// Measured with `tessera-bench --convs eff` (2 threads of an AVX2 EPYC with 512 KB of L2 per
     /// core, medians of 5 interleaved processes) against blocks of about 4 MB and at least 128
@@ -240,7 +241,7 @@ enum Winograd {
     /// Whether the batch's tiles go through the 36 GEMMs as one block, the GEMMs spread over the
     /// threads (``convolveByPosition(_:_:_:n:cin:cout:h:w:biases:relu:portableCode:)``), rather than in blocks
     /// of tiles that each multiply by all 36 transformed kernels. Blocks keep their transformed
-    /// input and products in cache, but each packs the weights (`36·cin·cout` floats) again;
+    /// input and products in cache, but each reads (sgemm: packs) the weights (`36·cin·cout` floats) again;
     /// one block writes `36·(cin + cout)·tiles` floats of transforms to memory instead. It takes
     /// the smaller traffic, with at most 64 MB of transforms: wide layers on small planes
     /// (autosegnet's 512 channels at 32², unet-bn's bridge). From the shapes only.
@@ -261,7 +262,7 @@ enum Winograd {
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
         let total = n * tiles
-        // Every element is written before it is read: V by the input transform, M by sgemm.
+        // Every element is written before it is read: V by the input transform, M by the products.
         var v = scratch(36 * cin * total)
         var m = scratch(36 * cout * total)
         v.withUnsafeMutableBufferPointer { vb in
