@@ -104,6 +104,11 @@ final class SeparableConvolution: Layer {
     var children: [(String, any Layer)] { [("depthwise", depthwise), ("pointwise", pointwise)] }
 
     func callAsFunction(_ x: Variable, _ c: ForwardContext) -> Variable { pointwise.afterDepthwise(depthwise, x, c) }
+
+    /// The convolution of `x` plus `terms`, in order, added as its outputs are stored.
+    func callAsFunction(_ x: Variable, _ c: ForwardContext, adding terms: [Variable]) -> Variable {
+        pointwise.afterDepthwise(depthwise, x, c, adding: terms)
+    }
 }
 
 /// Hybrid dilated convolution (Wang et al. 2018): 3×3 convolutions with dilation 1, 2 and 3 in
@@ -158,11 +163,23 @@ final class CellLayer: Layer {
     func callAsFunction(concatenated parts: [Variable], _ c: ForwardContext) -> Variable {
         var nodes = [preprocess(concatenated: parts, c)]
         for (cell, ops) in zip(cells, operations) {
-            let branches = zip(cell.inputs, ops).map { input, op in op.map { $0(nodes[input], c) } ?? nodes[input] }
-            // The branches, then the skip: one pass for all of them.
-            nodes.append(addAll(branches + (cell.skip ? [nodes[cell.inputs[0]]] : [])))
+            nodes.append(Self.sum(cell, ops, nodes, c))
         }
         return combine(concatenated: outputs.map { nodes[$0] }, c)
+    }
+
+    /// A cell's branches, then its skip, summed left to right. When one of the first two branches
+    /// is a separable convolution, it adds the other terms as it stores its outputs, so the sum is
+    /// written once (x + y = y + x in floating point, so the bits are those of the sum in order).
+    static func sum(_ cell: Cell, _ ops: [(any Layer)?], _ nodes: [Variable], _ c: ForwardContext) -> Variable {
+        let skip = cell.skip ? [nodes[cell.inputs[0]]] : []
+        func branch(_ k: Int) -> Variable { ops[k].map { $0(nodes[cell.inputs[k]], c) } ?? nodes[cell.inputs[k]] }
+        if let f = ops.prefix(2).firstIndex(where: { $0 is SeparableConvolution }), let separable = ops[f] as? SeparableConvolution {
+            let others = ops.indices.filter { $0 != f }.map(branch) + skip
+            return separable(nodes[cell.inputs[f]], c, adding: others)
+        }
+        // The branches, then the skip: one pass for all of them.
+        return addAll(ops.indices.map(branch) + skip)
     }
 }
 

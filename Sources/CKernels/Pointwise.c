@@ -72,18 +72,22 @@ static inline void copy_chunk(const float *const *planes, int cin, size_t offset
     }
 }
 
-// Stores `valid` pixels (at most 8) of one vector with the bias and ReLU.
+// Stores `valid` pixels (at most 8) of one vector with the bias and ReLU, then the addends
+// (each at `at` floats from its start, as `out` is from y's).
 __attribute__((target("avx2,fma")))
-static inline void store_vector(__m256 a, __m256 bias, int relu, int valid, float *out) {
+static inline void store_vector(__m256 a, __m256 bias, int relu, int valid, float *out,
+                                const float *const *addends, int addend_count, size_t at) {
     __m256 s = _mm256_add_ps(a, bias);
     // max(s, 0) keeps s where s > 0 and gives +0 elsewhere (as max(0, s) in the other paths).
     if (relu) s = _mm256_max_ps(s, _mm256_setzero_ps());
-    if (valid >= 8) {
+    if (valid <= 0) return;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int j = 0; j < addend_count; j++)
+        s = _mm256_add_ps(s, valid >= 8 ? _mm256_loadu_ps(addends[j] + at) : _mm256_maskload_ps(addends[j] + at, mask));
+    if (valid >= 8)
         _mm256_storeu_ps(out, s);
-    } else if (valid > 0) {
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    else
         _mm256_maskstore_ps(out, mask, s);
-    }
 }
 
 // AVX-512: blocks of 32 pixels, 8 output channels (two packed groups of 4) × 2 vectors of 16 in
@@ -94,6 +98,7 @@ enum { PIXELS_512 = 32 };
 
 __attribute__((target("avx512f")))
 static void pointwise_avx512(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                             const float *const *addends, int addend_count,
                              float *y, size_t plane, size_t first, size_t count, float *scratch) {
     const size_t end = first + count, chunk = chunk_pixels(cin, PIXELS_512);
     const int pairs = (cout + 2 * ROWS - 1) / (2 * ROWS);
@@ -124,11 +129,17 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
                 }
                 const size_t valid = pixels - PIXELS_512 * k < PIXELS_512 ? pixels - PIXELS_512 * k : PIXELS_512;
                 const __mmask16 m0 = tsr_lanes16((int)valid), m1 = tsr_lanes16((int)valid - 16);
-                float *out = y + (size_t)(2 * ROWS * g) * plane + p0 + PIXELS_512 * k;
+                const size_t at = (size_t)(2 * ROWS * g) * plane + p0 + PIXELS_512 * k;
+                float *out = y + at;
                 for (int r = 0; r < rows; r++) {
                     // max(s, 0) keeps s where s > 0 and gives +0 elsewhere, as the AVX2 path.
                     __m512 s0 = _mm512_add_ps(acc[r][0], b[r]), s1 = _mm512_add_ps(acc[r][1], b[r]);
                     if (relu) { s0 = _mm512_max_ps(s0, zero); s1 = _mm512_max_ps(s1, zero); }
+                    for (int j = 0; j < addend_count; j++) {
+                        const float *a = addends[j] + at + r * plane;
+                        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m0, a));
+                        s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m1, a + 16));
+                    }
                     _mm512_mask_storeu_ps(out + r * plane, m0, s0);
                     _mm512_mask_storeu_ps(out + r * plane + 16, m1, s1);
                 }
@@ -137,11 +148,17 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
     }
 }
 
-__attribute__((target("avx2,fma")))
 void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
                         float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits) {
+    tsr_pointwise_conv_add(planes, cin, packed, cout, bias, relu, NULL, 0, y, plane, first, count, scratch, vector_bits);
+}
+
+__attribute__((target("avx2,fma")))
+void tsr_pointwise_conv_add(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                            const float *const *addends, int addend_count,
+                            float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits) {
     if (tsr_vector_bits(vector_bits) == 512) {
-        pointwise_avx512(planes, cin, packed, cout, bias, relu, y, plane, first, count, scratch);
+        pointwise_avx512(planes, cin, packed, cout, bias, relu, addends, addend_count, y, plane, first, count, scratch);
         return;
     }
     const size_t end = first + count, chunk = chunk_pixels(cin, PIXELS);
@@ -194,10 +211,13 @@ void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed
                         :
                         : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
                 const int valid = (int)(pixels - PIXELS * k < PIXELS ? pixels - PIXELS * k : PIXELS);
-                float *out = y + (size_t)(ROWS * g) * plane + p0 + PIXELS * k;
+                const size_t at = (size_t)(ROWS * g) * plane + p0 + PIXELS * k;
+                float *out = y + at;
                 const __m256 acc[ROWS][VECTORS] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
                 for (int r = 0; r < rows; r++)
-                    for (int v = 0; v < VECTORS; v++) store_vector(acc[r][v], b[r], relu, valid - 8 * v, out + r * plane + 8 * v);
+                    for (int v = 0; v < VECTORS; v++)
+                        store_vector(acc[r][v], b[r], relu, valid - 8 * v, out + r * plane + 8 * v, addends, addend_count,
+                                     at + r * plane + 8 * v);
             }
         }
     }

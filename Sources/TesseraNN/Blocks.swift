@@ -56,9 +56,14 @@ extension ConvNorm {
     /// The block on `depthwise(x)`: with a 1×1 convolution, a folded normalization and ReLU (or
     /// no activation), in evaluation one pass that never writes the depthwise output out (see
     /// ``Conv2d/foldedWith(_:afterDepthwise:_:_:relu:)``); otherwise the two one after the other.
-    public func afterDepthwise(_ depthwise: Conv2d, _ x: Variable, _ context: ForwardContext) -> Variable {
-        guard let norm, activation == .relu || activation == .none else { return self(depthwise(x, context), context) }
-        return conv.foldedWith(norm, afterDepthwise: depthwise, x, context, relu: activation == .relu)
+    /// With `adding`, the block's output plus those terms, in order (`addAll`), added in the same
+    /// pass where the fused path runs.
+    public func afterDepthwise(_ depthwise: Conv2d, _ x: Variable, _ context: ForwardContext, adding: [Variable] = []) -> Variable {
+        guard let norm, activation == .relu || activation == .none else {
+            let y = self(depthwise(x, context), context)
+            return adding.isEmpty ? y : addAll([y] + adding)
+        }
+        return conv.foldedWith(norm, afterDepthwise: depthwise, x, context, relu: activation == .relu, adding: adding)
     }
 }
 

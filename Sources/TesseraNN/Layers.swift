@@ -52,15 +52,17 @@ public final class Conv2d: Layer {
 
     /// ``foldedWith(_:_:_:relu:)`` of `depthwise(x)` for a 1×1 convolution after a depthwise one:
     /// in evaluation the two run as one pass whose depthwise output is never written out (see
-    /// ``separableConvolution(_:depthwise:geometry:pointwise:bias:relu:)``).
+    /// ``separableConvolution(_:depthwise:geometry:pointwise:bias:relu:adding:)``). With `adding`,
+    /// the result plus those terms, in order (added as the outputs are stored, where it can).
     public func foldedWith(_ norm: BatchNorm2d, afterDepthwise depthwise: Conv2d, _ x: Variable, _ context: ForwardContext,
-                           relu: Bool) -> Variable {
+                           relu: Bool, adding: [Variable] = []) -> Variable {
         guard !context.training, bias == nil, depthwise.bias == nil else {
-            return foldedWith(norm, depthwise(x, context), context, relu: relu)
+            let y = foldedWith(norm, depthwise(x, context), context, relu: relu)
+            return adding.isEmpty ? y : addAll([y] + adding)
         }
         let (weights, shift) = folded(with: norm)
         let y = separableConvolution(x, depthwise: depthwise.weight.variable(context), geometry: depthwise.geometry,
-                                     pointwise: Variable(weights), bias: Variable(shift), relu: relu)
+                                     pointwise: Variable(weights), bias: Variable(shift), relu: relu, adding: adding)
         context.counter?.add(x.value.count * depthwise.weight.value.count / depthwise.weight.value.shape[0]
                              + y.value.count * weights.count / weights.shape[0])
         return y

@@ -169,11 +169,15 @@ if let at = arguments.firstIndex(of: "--png") {
 
 print("threads \(threads), OpenBLAS core \(BLAS.coreName), \(BLAS.configuration)")
 
+// --convs PREFIX [--forward]: only the convolutions whose label starts with PREFIX (without the
+// sgemm peak; with --forward, their forward passes only), then stop.
+let only = arguments.firstIndex(of: "--convs").map { arguments[$0 + 1] }
+
 // sgemm peak, as the engine uses OpenBLAS: one single-threaded 2048³ product per thread, at once.
 let n = 2048
 let a = Tensor.uniform([n, n], limit: 1, seed: 1), b = Tensor.uniform([n, n], limit: 1, seed: 2)
 let outputs = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * n) }
-let gemm = median(runs) {
+let gemm = only != nil ? .nan : median(runs) {
     a.scalars.withUnsafeBufferPointer { pa in b.scalars.withUnsafeBufferPointer { pb in
         let (pa, pb) = (UnsafeSendable(pa.baseAddress!), UnsafeSendable(pb.baseAddress!))
         Parallel.forEachThread(threads, threads: threads) { range in
@@ -217,8 +221,6 @@ let dilated: [(String, Int, Int, Int, Int, Int)] = [
     ("asn 512→512 k3 d1 @32", 512, 512, 3, 32, 1), ("asn 512→512 k3 d2 @32", 512, 512, 3, 32, 2),
     ("asn 512→512 k3 d3 @32", 512, 512, 3, 32, 3), ("asn 256→256 k3 d2 @32", 256, 256, 3, 32, 2),
 ]
-// --convs PREFIX: only the convolutions whose label starts with PREFIX, then stop.
-let only = arguments.firstIndex(of: "--convs").map { arguments[$0 + 1] }
 for (label, cin, cout, k, size, dilation) in shapes.map({ ($0.0, $0.1, $0.2, $0.3, $0.4, 1) }) + dilated
     where only.map({ label.hasPrefix($0) }) ?? true {
     let geometry = ConvolutionGeometry.same(kernel: k, dilation: dilation)
@@ -226,6 +228,10 @@ for (label, cin, cout, k, size, dilation) in shapes.map({ ($0.0, $0.1, $0.2, $0.
     let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
     let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: geometry) }
     let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
+    if arguments.contains("--forward") {  // --convs PREFIX --forward: the forward pass only
+        print(String(format: "%@: forward %.5f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
+        continue
+    }
     // Backward: dX and dW, twice the forward's arithmetic.
     let xg = Variable(x.value, requiresGradient: true), wg = Variable(w.value, requiresGradient: true)
     let y = conv2d(xg, weight: wg, bias: nil, geometry: geometry)
@@ -234,7 +240,7 @@ for (label, cin, cout, k, size, dilation) in shapes.map({ ($0.0, $0.1, $0.2, $0.
         let y = conv2d(xg, weight: wg, bias: nil, geometry: geometry)
         y.backward(dy)
     } - t
-    print(String(format: "%@: forward %.4f s, %.1f GFLOP/s; backward %.4f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))
+    print(String(format: "%@: forward %.5f s, %.1f GFLOP/s; backward %.5f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))
 }
 
 if only != nil { exit(0) }

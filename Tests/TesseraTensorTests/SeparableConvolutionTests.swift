@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import TesseraTensor
@@ -34,5 +35,66 @@ extension OpGradientTests {
         let xr = Variable(x, requiresGradient: true), dwr = Variable(dw, requiresGradient: true)
         conv2d(conv2d(xr, weight: dwr, bias: nil, geometry: g), weight: Variable(pw), bias: nil).backward(r)
         #expect(xv.gradient?.scalars == xr.gradient?.scalars && dwv.gradient?.scalars == dwr.gradient?.scalars)
+        // With terms to add: the sum in order (`addAll`), bit for bit, fused or not.
+        let terms = (0..<2).map { Variable(Tensor.uniform([c.n, c.cout, c.h, c.w], limit: 1, seed: 355 + UInt64($0))) }
+        for count in 1...2 {
+            let added = Array(terms.prefix(count))
+            let y = separableConvolution(Variable(x), depthwise: Variable(dw), geometry: g, pointwise: Variable(pw), bias: Variable(b),
+                                         relu: true, adding: added)
+            #expect(y.op.description == "separableConv")
+            let reference = addAll([conv2d(middle, weight: Variable(pw), bias: Variable(b), relu: true)] + added).value
+            #expect(y.value.scalars == reference.scalars, "\(count) terms: differs from the sum after the two convolutions")
+            let tracked = Variable(terms[0].value, requiresGradient: true)
+            let z = separableConvolution(Variable(x), depthwise: Variable(dw), geometry: g, pointwise: Variable(pw), bias: Variable(b),
+                                         relu: true, adding: [tracked])
+            #expect(z.value.scalars == addAll([conv2d(middle, weight: Variable(pw), bias: Variable(b), relu: true), terms[0]]).value.scalars)
+            z.backward(Tensor(shape: z.shape, repeating: 1))
+            #expect(tracked.gradient?.scalars == Tensor(shape: z.shape, repeating: 1).scalars, "a term's gradient passes through")
+        }
+    }
+
+    @Test("the pointwise kernel adds its terms after the bias and ReLU, in order, at every width, past the block and channel-group edges",
+          .enabled(if: PointwiseConvolution.available, "the kernel needs AVX2+FMA"),
+          arguments: [(7, 13, 5, 3), (24, 9, 77, 40), (3, 16, 64, 0)])
+    func pointwiseTerms(c: (cin: Int, cout: Int, count: Int, first: Int)) {
+        let plane = c.first + c.count + 5
+        let x = Tensor.uniform([c.cin, plane], limit: 1, seed: 360)
+        let w = Tensor.uniform([c.cout, c.cin], limit: 0.5, seed: 361)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 362)
+        let terms = (0..<3).map { Tensor.uniform([c.cout, plane], limit: 1, seed: 363 + UInt64($0)).scalars }
+        let packed = w.scalars.withUnsafeBufferPointer { PointwiseConvolution.packed($0.baseAddress!, cin: c.cin, cout: c.cout) }
+        var scratch = [Float](repeating: 0, count: tsr_pointwise_scratch_count(Int32(c.cin)))
+        func run(_ bits: Int, _ addends: Int) -> [Float] {
+            var y = [Float](repeating: .nan, count: c.cout * plane)
+            x.scalars.withUnsafeBufferPointer { xs in
+                let planes = (0..<c.cin).map { UnsafePointer<Float>?(xs.baseAddress! + $0 * plane + c.first) }
+                terms[0].withUnsafeBufferPointer { t0 in terms[1].withUnsafeBufferPointer { t1 in terms[2].withUnsafeBufferPointer { t2 in
+                    let sources = [t0, t1, t2].prefix(addends).map { UnsafePointer<Float>?($0.baseAddress!) }
+                    tsr_pointwise_conv_add(planes, Int32(c.cin), packed, Int32(c.cout), b.scalars, 1, sources, Int32(addends),
+                                           &y, plane, c.first, c.count, &scratch, Int32(bits))
+                } } }
+            }
+            return y
+        }
+        for bits in tsr_cpu_avx512() != 0 ? [256, 512] : [256] {
+            let plain = run(bits, 0)
+            for addends in 1...3 {
+                let y = run(bits, addends)
+                var wrong = 0
+                for co in 0..<c.cout {
+                    for p in 0..<plane {
+                        let i = co * plane + p
+                        guard (c.first..<(c.first + c.count)).contains(p) else {
+                            if !y[i].isNaN { wrong += 1 }  // outside the pixels asked for: untouched
+                            continue
+                        }
+                        var expected = plain[i]
+                        for t in terms.prefix(addends) { expected += t[i] }
+                        if y[i].bitPattern != expected.bitPattern { wrong += 1 }
+                    }
+                }
+                #expect(wrong == 0, "\(bits)-bit vectors, \(addends) terms: \(wrong) elements differ")
+            }
+        }
     }
 }

@@ -76,6 +76,12 @@ void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pai
 /// `vector_bits`: see `tsr_vector_bits`.
 void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
                         float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits);
+/// `tsr_pointwise_conv`, then `addend_count` tensors shaped like the output added to it in order:
+/// `y = act(W·x + b) + a₀ + a₁ + …`, each addend read at the output's offset from `y` (an
+/// AutoSegNet cell's branch sum, written once instead of each branch being written and read back).
+void tsr_pointwise_conv_add(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                            const float *const *addends, int addend_count,
+                            float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits);
 size_t tsr_pointwise_scratch_count(int cin);
 size_t tsr_pointwise_packed_count(int cin, int cout);
 void tsr_pointwise_pack(const float *w, int cin, int cout, float *packed);
