@@ -7,10 +7,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
-    return (size_t)(h + 2 * pad) * (w + 2 * pad);
-}
-
 #define ROWS(NAME, ATTR)                                                                          \
     ATTR static void NAME(const float *padded, int pw, const float *weights, int kh, int kw,    \
                           int stride, int dilation, float bias, int relu, float *y, int oh, int ow) { \
@@ -37,28 +33,33 @@ size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
 ROWS(rows_avx2, __attribute__((target("avx2,fma"))))
 ROWS(rows_base, )
 
-// Stride 1: each run of 32 (then 8, then 1) outputs of a row is summed over every tap in
-// registers and stored once, instead of the output row being read and written again for every
-// tap. The sums run in the order of the loop above: the bias, then the taps row by row.
+// The vector paths read their taps through a table of offsets: tap t of the output at column ox
+// of a row is `top[off[t] + ox]`, for stride 1 in the zero-padded rows themselves (off[t] =
+// ky·dilation·pw + kx·dilation) and for stride 2 in rows split into their even columns then their
+// odd ones (see `split_columns`), where the taps of neighbouring outputs are neighbours again.
+// (The table also keeps an integer division per tap out of the loops: on 32² and 16² planes, 5×5,
+// those divisions cost more than the taps.)
+
+// Stride 1 or split rows: each run of 32 (then 8, then 1) outputs of a row is summed over every
+// tap in registers and stored once, instead of the output row being read and written again for
+// every tap. The sums run in the order of the loop above: the bias, then the taps row by row.
 __attribute__((target("avx2,fma")))
-static void rows_avx2_stride1(const float *padded, int pw, const float *weights, int kh, int kw,
-                              int dilation, float bias, int relu, float *y, int oh, int ow) {
+static void rows_avx2_taps(const float *in, size_t rowstep, const int *off, const float *weights, int taps,
+                           float bias, int relu, float *y, int oh, int ow) {
     const __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
-    const int taps = kh * kw;
     for (int oy = 0; oy < oh; oy++) {
         float *out = y + (size_t)oy * ow;
-        const float *top = padded + (size_t)oy * pw;
+        const float *top = in + (size_t)oy * rowstep;
         int ox = 0;
         for (; ox + 32 <= ow; ox += 32) {
             __m256 a0 = b, a1 = b, a2 = b, a3 = b;
             for (int t = 0; t < taps; t++) {
-                const int ky = t / kw, kx = t % kw;
                 const __m256 wv = _mm256_set1_ps(weights[t]);
-                const float *in = top + (size_t)ky * dilation * pw + kx * dilation + ox;
-                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(in), a0);
-                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(in + 8), a1);
-                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(in + 16), a2);
-                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(in + 24), a3);
+                const float *p = top + off[t] + ox;
+                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
+                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
+                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
             }
             if (relu) {
                 a0 = _mm256_and_ps(a0, _mm256_cmp_ps(a0, zero, _CMP_GT_OQ));
@@ -73,75 +74,129 @@ static void rows_avx2_stride1(const float *padded, int pw, const float *weights,
         }
         for (; ox + 8 <= ow; ox += 8) {
             __m256 a = b;
-            for (int t = 0; t < taps; t++) {
-                const int ky = t / kw, kx = t % kw;
-                a = _mm256_fmadd_ps(_mm256_set1_ps(weights[t]), _mm256_loadu_ps(top + (size_t)ky * dilation * pw + kx * dilation + ox), a);
-            }
+            for (int t = 0; t < taps; t++) a = _mm256_fmadd_ps(_mm256_set1_ps(weights[t]), _mm256_loadu_ps(top + off[t] + ox), a);
             if (relu) a = _mm256_and_ps(a, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
             _mm256_storeu_ps(out + ox, a);
         }
         for (; ox < ow; ox++) {
             float a = bias;
-            for (int t = 0; t < taps; t++) {
-                const int ky = t / kw, kx = t % kw;
-                a = __builtin_fmaf(weights[t], top[(size_t)ky * dilation * pw + kx * dilation + ox], a);
-            }
+            for (int t = 0; t < taps; t++) a = __builtin_fmaf(weights[t], top[off[t] + ox], a);
             out[ox] = relu ? (a > 0 ? a : 0) : a;
         }
     }
 }
 
-// AVX-512, stride 1: runs of 64 outputs in 4 registers, then what is left of the row (up to 63)
-// in as many registers under masks, so that narrow rows (32² planes) still have independent sums
-// in flight; the sums in the AVX2 path's order, so the same bits. (2 threads of an EPYC 9xx5,
-// AutoSegNet's depthwise layers against the AVX2 path, `TESSERA_AVX512=0`, two interleaved pairs
-// of 10-run profiles: 3×3 over 32 planes of 512² 3.1 against 3.7 ms, 5×5 4.9 against 7.5, 3×3
-// over 256 planes of 64² 0.40 against 0.50.)
+// AVX-512: `rows` output rows × `vectors` runs of 16 outputs (the last under its mask) summed in
+// registers together, so that narrow rows (32² and 16² planes) still have independent sums in
+// flight: a 16-wide row alone would wait on one chain of 25 multiply-adds. The sums in the AVX2
+// path's order, so the same bits. (2 threads of an EPYC 9xx5, AutoSegNet's depthwise layers
+// against the AVX2 path, `TESSERA_AVX512=0`, two interleaved pairs of 10-run profiles: 3×3 over
+// 32 planes of 512² 3.1 against 3.7 ms, 5×5 4.9 against 7.5, 3×3 over 256 planes of 64² 0.40
+// against 0.50.)
 __attribute__((target("avx512f"), always_inline))
-static inline void run_avx512(const int vectors, const float *top, int pw, const float *weights, int kw, int taps,
-                              int dilation, __m512 b, int relu, float *out, int left) {
+static inline void run_avx512(const int rows, const int vectors, const float *top, size_t rowstep, const int *off,
+                              const float *weights, int taps, __m512 b, int relu, float *out, int ow, int left) {
     const __m512 zero = _mm512_setzero_ps();
     __mmask16 m[4];
-    __m512 a[4];
-    for (int v = 0; v < vectors; v++) {
-        m[v] = tsr_lanes16(left - 16 * v);
-        a[v] = b;
-    }
+    __m512 a[4][4];
+    for (int v = 0; v < vectors; v++) m[v] = tsr_lanes16(left - 16 * v);
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++) a[r][v] = b;
     for (int t = 0; t < taps; t++) {
-        const int ky = t / kw, kx = t % kw;
         const __m512 wv = _mm512_set1_ps(weights[t]);
-        const float *in = top + (size_t)ky * dilation * pw + kx * dilation;
-        for (int v = 0; v < vectors; v++) a[v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m[v], in + 16 * v), a[v]);
+        const float *p = top + off[t];
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < vectors; v++)
+                a[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m[v], p + r * rowstep + 16 * v), a[r][v]);
     }
-    for (int v = 0; v < vectors; v++) _mm512_mask_storeu_ps(out + 16 * v, m[v], relu ? _mm512_max_ps(a[v], zero) : a[v]);
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++)
+            _mm512_mask_storeu_ps(out + (size_t)r * ow + 16 * v, m[v], relu ? _mm512_max_ps(a[r][v], zero) : a[r][v]);
 }
 
 __attribute__((target("avx512f")))
-static void rows_avx512_stride1(const float *padded, int pw, const float *weights, int kh, int kw,
-                                int dilation, float bias, int relu, float *y, int oh, int ow) {
+static void rows_avx512_taps(const float *in, size_t rowstep, const int *off, const float *weights, int taps,
+                             float bias, int relu, float *y, int oh, int ow) {
     const __m512 b = _mm512_set1_ps(bias);
-    const int taps = kh * kw;
-    for (int oy = 0; oy < oh; oy++) {
+    int oy = 0;
+    // Rows of at most 16 outputs go 4 at a time, of at most 32 two at a time.
+    if (ow <= 16) {
+        for (; oy + 4 <= oh; oy += 4) run_avx512(4, 1, in + (size_t)oy * rowstep, rowstep, off, weights, taps, b, relu, y + (size_t)oy * ow, ow, ow);
+    } else if (ow <= 32) {
+        for (; oy + 2 <= oh; oy += 2) run_avx512(2, 2, in + (size_t)oy * rowstep, rowstep, off, weights, taps, b, relu, y + (size_t)oy * ow, ow, ow);
+    }
+    for (; oy < oh; oy++) {
         float *out = y + (size_t)oy * ow;
-        const float *top = padded + (size_t)oy * pw;
+        const float *top = in + (size_t)oy * rowstep;
         int ox = 0;
-        for (; ox + 64 <= ow; ox += 64) run_avx512(4, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, 64);
+        for (; ox + 64 <= ow; ox += 64) run_avx512(1, 4, top + ox, rowstep, off, weights, taps, b, relu, out + ox, ow, 64);
         const int left = ow - ox;
-        if (left > 48) run_avx512(4, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
-        else if (left > 32) run_avx512(3, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
-        else if (left > 16) run_avx512(2, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
-        else if (left > 0) run_avx512(1, top + ox, pw, weights, kw, taps, dilation, b, relu, out + ox, left);
+        if (left > 48) run_avx512(1, 4, top + ox, rowstep, off, weights, taps, b, relu, out + ox, ow, left);
+        else if (left > 32) run_avx512(1, 3, top + ox, rowstep, off, weights, taps, b, relu, out + ox, ow, left);
+        else if (left > 16) run_avx512(1, 2, top + ox, rowstep, off, weights, taps, b, relu, out + ox, ow, left);
+        else if (left > 0) run_avx512(1, 1, top + ox, rowstep, off, weights, taps, b, relu, out + ox, ow, left);
     }
 }
+
+// Rows `first − pad ..< first − pad + rows` of the `h × w` plane `x`, zero-padded by `pad` on
+// every side as for `tsr_pad_rows`, each written as its `(pw + 1) / 2` even columns then its
+// `pw / 2` odd ones (`pw = w + 2·pad` floats a row): the stride-2 taps of consecutive outputs, two
+// apart in the padded row, become neighbours. Read straight from the plane, without the padded
+// copy first.
+__attribute__((target("avx2,fma")))
+static void pad_split_rows(const float *x, int h, int w, int pad, int first, int rows, float *dst) {
+    const int pw = w + 2 * pad, even = (pw + 1) / 2;
+    for (int r = 0; r < rows; r++) {
+        float *e = dst + (size_t)r * pw, *o = e + even;
+        const int iy = first + r - pad;
+        if (iy < 0 || iy >= h) {
+            memset(e, 0, (size_t)pw * sizeof(float));
+            continue;
+        }
+        const float *s = x + (size_t)iy * w - pad;  // s[c] is the padded row's column c, for pad ≤ c < pad + w
+        int j = 0;
+        // Columns 2j ..< 2j + 16 inside the row: eight evens and eight odds from two loads.
+        for (; 2 * j < pad; j++) {
+            e[j] = 0;
+            o[j] = 2 * j + 1 >= pad && 2 * j + 1 < pad + w ? s[2 * j + 1] : 0;
+        }
+        for (; 2 * j + 16 <= pad + w; j += 8) {
+            const __m256 a = _mm256_loadu_ps(s + 2 * j), c = _mm256_loadu_ps(s + 2 * j + 8);
+            // Within each 128-bit lane [a0 a2 c0 c2 | a4 a6 c4 c6], then the 64-bit pairs reordered.
+            _mm256_storeu_ps(e + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, c, 0x88)), 0xD8)));
+            _mm256_storeu_ps(o + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, c, 0xDD)), 0xD8)));
+        }
+        for (; 2 * j < pw; j++) {
+            e[j] = 2 * j >= pad && 2 * j < pad + w ? s[2 * j] : 0;
+            if (2 * j + 1 < pw) o[j] = 2 * j + 1 >= pad && 2 * j + 1 < pad + w ? s[2 * j + 1] : 0;
+        }
+    }
+}
+
+size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
+    return (size_t)(h + 2 * pad) * (w + 2 * pad);
+}
+
+enum { MAX_TAPS = 121 };  // 11×11; larger kernels take the plain loops
 
 // The plane goes in bands of output rows whose zero-padded input rows (about 64 KB) stay in
 // cache while the band's taps read them, instead of a whole padded plane (1 MB at 512², twice
 // a 512 KB L2) copied before the taps read it back (32 planes of 512², 3×3, 2 threads of an AVX2
 // EPYC: 7.4 against 7.8 ms; the pass is bound by the memory's bandwidth either way).
-void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int kh, int kw,
-                        int stride, int pad, int dilation, float bias, int relu,
-                        float *y, int ow, int first_row, int row_count, float *scratch) {
-    const int pw = w + 2 * pad, reach = (kh - 1) * dilation + 1;
+// `path`: 0 the widest this CPU runs, 256 or 512 that vector width, -1 the portable loops.
+void tsr_depthwise_rows_path(const float *x, int h, int w, const float *weights, int kh, int kw,
+                             int stride, int pad, int dilation, float bias, int relu,
+                             float *y, int ow, int first_row, int row_count, float *scratch, int path) {
+    const int pw = w + 2 * pad, reach = (kh - 1) * dilation + 1, taps = kh * kw;
+    const int vector = path >= 0 && tsr_cpu_avx2_fma() && (stride == 1 || stride == 2) && taps <= MAX_TAPS;
+    const int wide = vector && tsr_vector_bits(path) == 512;
+    int off[MAX_TAPS];
+    if (vector)
+        for (int t = 0; t < taps; t++) {
+            const int ky = t / kw, column = (t % kw) * dilation;
+            // Split rows: column c of the padded row is at c / 2 among the evens, (pw + 1) / 2 + c / 2 among the odds.
+            off[t] = ky * dilation * pw + (stride == 1 ? column : (column % 2 ? (pw + 1) / 2 : 0) + column / 2);
+        }
     int band = (16384 / pw - reach) / stride + 1;
     if (band < 1) band = 1;
     const int end = first_row + row_count;
@@ -149,17 +204,35 @@ void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int 
         const int rows = end - first < band ? end - first : band;
         // Padded rows first·stride ..< first·stride + (rows − 1)·stride + reach (within the
         // h + 2·pad rows of the whole padded plane, which the scratch holds).
-        tsr_pad_rows(x, 1, h, w, pad, first * stride, (rows - 1) * stride + reach, (size_t)pw, scratch);
+        const int inputs = (rows - 1) * stride + reach;
         float *out = y + (size_t)(first - first_row) * ow;
-        if (stride == 1 && tsr_vector_bits(0) == 512)
-            rows_avx512_stride1(scratch, pw, weights, kh, kw, dilation, bias, relu, out, rows, ow);
-        else if (tsr_cpu_avx2_fma() && stride == 1)
-            rows_avx2_stride1(scratch, pw, weights, kh, kw, dilation, bias, relu, out, rows, ow);
-        else if (tsr_cpu_avx2_fma())
-            rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
+        if (vector && stride == 2) {
+            pad_split_rows(x, h, w, pad, first * stride, inputs, scratch);
+            if (wide)
+                rows_avx512_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
+            else
+                rows_avx2_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
+            continue;
+        }
+        tsr_pad_rows(x, 1, h, w, pad, first * stride, inputs, (size_t)pw, scratch);
+        if (!vector) {
+            if (path >= 0 && tsr_cpu_avx2_fma())  // strides above 2, kernels above 11×11
+                rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
+            else
+                rows_base(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
+            continue;
+        }
+        if (wide)
+            rows_avx512_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
         else
-            rows_base(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
+            rows_avx2_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
     }
+}
+
+void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int kh, int kw,
+                        int stride, int pad, int dilation, float bias, int relu,
+                        float *y, int ow, int first_row, int row_count, float *scratch) {
+    tsr_depthwise_rows_path(x, h, w, weights, kh, kw, stride, pad, dilation, bias, relu, y, ow, first_row, row_count, scratch, 0);
 }
 
 void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int kh, int kw,

@@ -221,13 +221,20 @@ let dilated: [(String, Int, Int, Int, Int, Int)] = [
     ("asn 512→512 k3 d1 @32", 512, 512, 3, 32, 1), ("asn 512→512 k3 d2 @32", 512, 512, 3, 32, 2),
     ("asn 512→512 k3 d3 @32", 512, 512, 3, 32, 3), ("asn 256→256 k3 d2 @32", 256, 256, 3, 32, 2),
 ]
-for (label, cin, cout, k, size, dilation) in shapes.map({ ($0.0, $0.1, $0.2, $0.3, $0.4, 1) }) + dilated
+// efficientunet++'s depthwise convolutions (EfficientNet-B0's MBConv blocks; stride in the label).
+let depthwise: [(String, Int, Int, Int, Int)] = [
+    ("dw 96 k3 s2 @256", 96, 3, 256, 2), ("dw 144 k3 @128", 144, 3, 128, 1), ("dw 32 k3 @256", 32, 3, 256, 1),
+    ("dw 144 k5 s2 @128", 144, 5, 128, 2), ("dw 240 k5 @64", 240, 5, 64, 1), ("dw 672 k5 @32", 672, 5, 32, 1),
+    ("dw 1152 k5 @16", 1152, 5, 16, 1), ("dw 480 k3 @32", 480, 3, 32, 1),
+]
+for (label, cin, cout, k, size, dilation, stride, groups) in shapes.map({ ($0.0, $0.1, $0.2, $0.3, $0.4, 1, 1, 1) })
+    + dilated.map({ ($0.0, $0.1, $0.2, $0.3, $0.4, $0.5, 1, 1) }) + depthwise.map({ ($0.0, $0.1, $0.1, $0.2, $0.3, 1, $0.4, $0.1) })
     where only.map({ label.hasPrefix($0) }) ?? true {
-    let geometry = ConvolutionGeometry.same(kernel: k, dilation: dilation)
+    let geometry = ConvolutionGeometry(stride: stride, padding: dilation * (k - 1) / 2, dilation: dilation, groups: groups)
     let x = Variable(Tensor.uniform([1, cin, size, size], limit: 1, seed: 3))
-    let w = Variable(Tensor.uniform([cout, cin, k, k], limit: 0.1, seed: 4))
+    let w = Variable(Tensor.uniform([cout, cin / groups, k, k], limit: 0.1, seed: 4))
     let t = median(runs) { _ = conv2d(x, weight: w, bias: nil, geometry: geometry) }
-    let flops = 2.0 * Double(cin * cout * k * k) * Double(size * size)
+    let flops = 2.0 * Double(cin / groups * cout * k * k) * Double(size * size / (stride * stride))
     if arguments.contains("--forward") {  // --convs PREFIX --forward: the forward pass only
         print(String(format: "%@: forward %.5f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
         continue

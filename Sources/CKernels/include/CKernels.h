@@ -99,6 +99,11 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
 void tsr_depthwise_rows(const float *x, int h, int w, const float *weights, int kh, int kw,
                         int stride, int pad, int dilation, float bias, int relu,
                         float *y, int ow, int first_row, int row_count, float *scratch);
+/// ``tsr_depthwise_rows`` on one path, to compare them: `path` 0 the widest this CPU runs, 256 or
+/// 512 that vector width (`tsr_vector_bits`; the two give the same bits), −1 the portable loops.
+void tsr_depthwise_rows_path(const float *x, int h, int w, const float *weights, int kh, int kw,
+                             int stride, int pad, int dilation, float bias, int relu,
+                             float *y, int ow, int first_row, int row_count, float *scratch, int path);
 
 /// 2×2 stride-2 max pooling of one `h × w` plane into `(h/2) × (w/2)` (odd last rows and
 /// columns dropped), equal to the indexed path's values (the first maximum in row-major order;
