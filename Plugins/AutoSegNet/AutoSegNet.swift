@@ -161,7 +161,18 @@ final class CellLayer: Layer {
     /// The layer on the channel concatenation of `parts` (the decoder's up-sampled input and
     /// long skip), which its 1×1 preprocessing reads where they are in evaluation.
     func callAsFunction(concatenated parts: [Variable], _ c: ForwardContext) -> Variable {
-        var nodes = [preprocess(concatenated: parts, c)]
+        self(preprocessed: preprocess(concatenated: parts, c), c)
+    }
+
+    /// The layer on the channel concatenation of `upsampleNearest2x(x)` and `parts` (the decoder's
+    /// input and long skip): in evaluation the 1×1 preprocessing takes `x`'s share at `x`'s
+    /// resolution and never writes the up-sampled input.
+    func callAsFunction(upsampled x: Variable, concatenated parts: [Variable], _ c: ForwardContext) -> Variable {
+        self(preprocessed: preprocess(upsampled: x, concatenated: parts, c), c)
+    }
+
+    private func callAsFunction(preprocessed: Variable, _ c: ForwardContext) -> Variable {
+        var nodes = [preprocessed]
         for (cell, ops) in zip(cells, operations) {
             nodes.append(Self.sum(cell, ops, nodes, c))
         }
@@ -266,8 +277,7 @@ public final class AutoSegNetModel: NetworkModel {
             current = bridge(current, c)
             for (d, layer) in decoder.enumerated() {
                 let level = poolings - 1 - d
-                let up = upsampleNearest2x(current)
-                current = layer(concatenated: configuration.genome.longSkips[level] ? [up, skips[level]] : [up], c)
+                current = layer(upsampled: current, concatenated: configuration.genome.longSkips[level] ? [skips[level]] : [], c)
             }
             return head(current, c)
         })

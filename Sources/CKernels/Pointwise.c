@@ -51,6 +51,39 @@ size_t tsr_pointwise_scratch_count(int cin) {
     return (a > b ? a : b) * (size_t)cin;
 }
 
+size_t tsr_pointwise_upsampled_scratch_count(int cin, int cout) {
+    const size_t a = chunk_pixels(cin, PIXELS), b = chunk_pixels(cin, 32);
+    return (a > b ? a : b) * ((size_t)cin + (size_t)cout);
+}
+
+// The up-sampled term of a chunk, channel by channel: u[co·pixels + i] = up[co][(r/2)·(width/2) +
+// c/2] for pixel p0 + i = r·width + c (each value of `up` twice in a row, each row twice), in runs
+// to the end of each row; from an even column, 8 values make 16 with one unpack and one lane
+// permutation per half.
+__attribute__((target("avx2,fma")))
+static void fill_upsampled(const float *up, int width, int cout, size_t p0, size_t pixels, size_t plane, float *u) {
+    const size_t half = (size_t)width / 2, low = plane / 4;
+    for (int co = 0; co < cout; co++) {
+        const float *source = up + (size_t)co * low;
+        float *dst = u + (size_t)co * pixels;
+        for (size_t i = 0; i < pixels;) {
+            const size_t p = p0 + i, r = p / (size_t)width, c = p % (size_t)width;
+            const size_t n = pixels - i < (size_t)width - c ? pixels - i : (size_t)width - c;
+            const float *row = source + (r / 2) * half;
+            size_t j = 0;
+            if (c % 2) { dst[i] = row[c / 2]; j = 1; }
+            for (; j + 16 <= n; j += 16) {
+                const __m256 a = _mm256_loadu_ps(row + (c + j) / 2);
+                const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);
+                _mm256_storeu_ps(dst + i + j, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(dst + i + j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+            for (; j < n; j++) dst[i + j] = row[(c + j) / 2];
+            i += n;
+        }
+    }
+}
+
 // The `pixels` pixels from `offset` on of every plane into `scratch` in blocks of `block`: each
 // block's cin rows of `block` pixels one after another, zeros past the last pixel. Inlined with a
 // constant `block`, the copy of a whole block compiles to vector moves of the caller's width.
@@ -76,12 +109,13 @@ static inline void copy_chunk(const float *const *planes, int cin, size_t offset
 // (each at `at` floats from its start, as `out` is from y's).
 __attribute__((target("avx2,fma")))
 static inline void store_vector(__m256 a, __m256 bias, int relu, int valid, float *out,
-                                const float *const *addends, int addend_count, size_t at) {
-    __m256 s = _mm256_add_ps(a, bias);
-    // max(s, 0) keeps s where s > 0 and gives +0 elsewhere (as max(0, s) in the other paths).
-    if (relu) s = _mm256_max_ps(s, _mm256_setzero_ps());
+                                const float *const *addends, int addend_count, size_t at, const float *pre) {
     if (valid <= 0) return;
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 s = _mm256_add_ps(a, bias);
+    if (pre) s = _mm256_add_ps(s, _mm256_maskload_ps(pre, mask));
+    // max(s, 0) keeps s where s > 0 and gives +0 elsewhere (as max(0, s) in the other paths).
+    if (relu) s = _mm256_max_ps(s, _mm256_setzero_ps());
     for (int j = 0; j < addend_count; j++)
         s = _mm256_add_ps(s, valid >= 8 ? _mm256_loadu_ps(addends[j] + at) : _mm256_maskload_ps(addends[j] + at, mask));
     if (valid >= 8)
@@ -98,15 +132,17 @@ enum { PIXELS_512 = 32 };
 
 __attribute__((target("avx512f")))
 static void pointwise_avx512(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
-                             const float *const *addends, int addend_count,
+                             const float *const *addends, int addend_count, const float *up, int width,
                              float *y, size_t plane, size_t first, size_t count, float *scratch) {
     const size_t end = first + count, chunk = chunk_pixels(cin, PIXELS_512);
+    float *const u = scratch + chunk * (size_t)cin;  // the up-sampled term, with `up`
     const int pairs = (cout + 2 * ROWS - 1) / (2 * ROWS);
     const __m512 zero = _mm512_setzero_ps();
     for (size_t p0 = first; p0 < end; p0 += chunk) {
         const size_t pixels = end - p0 < chunk ? end - p0 : chunk;
         const size_t blocks = (pixels + PIXELS_512 - 1) / PIXELS_512;
         copy_chunk(planes, cin, p0 - first, pixels, PIXELS_512, scratch);
+        if (up) fill_upsampled(up, width, cout, p0, pixels, plane, u);
         for (int g = 0; g < pairs; g++) {
             const float *wa = packed + (size_t)(2 * g) * cin * ROWS, *wb = wa + (size_t)cin * ROWS;
             const int rows = cout - 2 * ROWS * g < 2 * ROWS ? cout - 2 * ROWS * g : 2 * ROWS;
@@ -134,6 +170,11 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
                 for (int r = 0; r < rows; r++) {
                     // max(s, 0) keeps s where s > 0 and gives +0 elsewhere, as the AVX2 path.
                     __m512 s0 = _mm512_add_ps(acc[r][0], b[r]), s1 = _mm512_add_ps(acc[r][1], b[r]);
+                    if (up) {
+                        const float *t = u + (size_t)(2 * ROWS * g + r) * pixels + PIXELS_512 * k;
+                        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m0, t));
+                        s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m1, t + 16));
+                    }
                     if (relu) { s0 = _mm512_max_ps(s0, zero); s1 = _mm512_max_ps(s1, zero); }
                     for (int j = 0; j < addend_count; j++) {
                         const float *a = addends[j] + at + r * plane;
@@ -148,25 +189,43 @@ static void pointwise_avx512(const float *const *planes, int cin, const float *p
     }
 }
 
+static void pointwise(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                      const float *const *addends, int addend_count, const float *up, int width,
+                      float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits);
+
 void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
                         float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits) {
-    tsr_pointwise_conv_add(planes, cin, packed, cout, bias, relu, NULL, 0, y, plane, first, count, scratch, vector_bits);
+    pointwise(planes, cin, packed, cout, bias, relu, NULL, 0, NULL, 0, y, plane, first, count, scratch, vector_bits);
 }
 
-__attribute__((target("avx2,fma")))
 void tsr_pointwise_conv_add(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
                             const float *const *addends, int addend_count,
                             float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits) {
+    pointwise(planes, cin, packed, cout, bias, relu, addends, addend_count, NULL, 0, y, plane, first, count, scratch, vector_bits);
+}
+
+void tsr_pointwise_conv_upsampled(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                                  const float *up, int width, float *y, size_t plane, size_t first, size_t count, float *scratch,
+                                  int vector_bits) {
+    pointwise(planes, cin, packed, cout, bias, relu, NULL, 0, up, width, y, plane, first, count, scratch, vector_bits);
+}
+
+__attribute__((target("avx2,fma")))
+static void pointwise(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                      const float *const *addends, int addend_count, const float *up, int width,
+                      float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits) {
     if (tsr_vector_bits(vector_bits) == 512) {
-        pointwise_avx512(planes, cin, packed, cout, bias, relu, addends, addend_count, y, plane, first, count, scratch);
+        pointwise_avx512(planes, cin, packed, cout, bias, relu, addends, addend_count, up, width, y, plane, first, count, scratch);
         return;
     }
     const size_t end = first + count, chunk = chunk_pixels(cin, PIXELS);
+    float *const u = scratch + chunk * (size_t)cin;  // the up-sampled term, with `up`
     const int groups = (cout + ROWS - 1) / ROWS;
     for (size_t p0 = first; p0 < end; p0 += chunk) {
         const size_t pixels = end - p0 < chunk ? end - p0 : chunk;
         const size_t blocks = (pixels + PIXELS - 1) / PIXELS;
         copy_chunk(planes, cin, p0 - first, pixels, PIXELS, scratch);
+        if (up) fill_upsampled(up, width, cout, p0, pixels, plane, u);
         for (int g = 0; g < groups; g++) {
             const float *wg = packed + (size_t)g * cin * ROWS;
             const int rows = cout - ROWS * g < ROWS ? cout - ROWS * g : ROWS;
@@ -217,7 +276,8 @@ void tsr_pointwise_conv_add(const float *const *planes, int cin, const float *pa
                 for (int r = 0; r < rows; r++)
                     for (int v = 0; v < VECTORS; v++)
                         store_vector(acc[r][v], b[r], relu, valid - 8 * v, out + r * plane + 8 * v, addends, addend_count,
-                                     at + r * plane + 8 * v);
+                                     at + r * plane + 8 * v,
+                                     up ? u + (size_t)(ROWS * g + r) * pixels + PIXELS * k + 8 * v : NULL);
             }
         }
     }

@@ -53,6 +53,17 @@ public final class ConvNorm: Layer {
 }
 
 extension ConvNorm {
+    /// The block on the channel concatenation of `upsampleNearest2x(x)` and `parts`: with a 1×1
+    /// convolution, a folded normalization and ReLU (or none), in evaluation without writing the
+    /// up-sampled input (see ``Conv2d/foldedWith(_:upsampled:concatenated:_:relu:)``).
+    public func callAsFunction(upsampled x: Variable, concatenated parts: [Variable], _ context: ForwardContext) -> Variable {
+        guard let norm, activation == .relu || activation == .none, conv.weight.value.shape[2...] == [1, 1],
+              conv.geometry.stride == 1, conv.geometry.padding == 0, conv.geometry.groups == 1 else {
+            return self(concatenated: [upsampleNearest2x(x)] + parts, context)
+        }
+        return conv.foldedWith(norm, upsampled: x, concatenated: parts, context, relu: activation == .relu)
+    }
+
     /// The block on `depthwise(x)`: with a 1×1 convolution, a folded normalization and ReLU (or
     /// no activation), in evaluation one pass that never writes the depthwise output out (see
     /// ``Conv2d/foldedWith(_:afterDepthwise:_:_:relu:)``); otherwise the two one after the other.

@@ -50,6 +50,20 @@ public final class Conv2d: Layer {
         return y
     }
 
+    /// ``foldedWith(_:concatenated:_:relu:)`` of `[upsampleNearest2x(x)] + parts`: in evaluation, a
+    /// 1×1 convolution never writes the up-sampled input (see
+    /// ``conv2d(upsampled:concatenated:weight:bias:relu:)``).
+    public func foldedWith(_ norm: BatchNorm2d, upsampled x: Variable, concatenated parts: [Variable], _ context: ForwardContext,
+                           relu: Bool) -> Variable {
+        guard !context.training, bias == nil else {
+            return foldedWith(norm, concatenated: [upsampleNearest2x(x)] + parts, context, relu: relu)
+        }
+        let (weights, shift) = folded(with: norm)
+        let y = conv2d(upsampled: x, concatenated: parts, weight: Variable(weights), bias: Variable(shift), relu: relu)
+        context.counter?.add(y.value.count * weights.count / weights.shape[0])
+        return y
+    }
+
     /// ``foldedWith(_:_:_:relu:)`` of `depthwise(x)` for a 1×1 convolution after a depthwise one:
     /// in evaluation the two run as one pass whose depthwise output is never written out (see
     /// ``separableConvolution(_:depthwise:geometry:pointwise:bias:relu:adding:)``). With `adding`,

@@ -250,6 +250,21 @@ for (label, cin, cout, k, size, dilation, stride, groups) in shapes.map({ ($0.0,
     print(String(format: "%@: forward %.5f s, %.1f GFLOP/s; backward %.5f s, %.1f GFLOP/s", label, t, flops / t / 1e9, tb, 2 * flops / tb / 1e9))
 }
 
+// autosegnet's separable convolutions (depthwise k×k then 1×1 with bias and ReLU, in one pass), forward.
+for (label, channels, k, size) in [("sep 32 k3 @512", 32, 3, 512), ("sep 64 k3 @256", 64, 3, 256), ("sep 128 k3 @128", 128, 3, 128),
+                                   ("sep 256 k3 @64", 256, 3, 64), ("sep 512 k5 @32", 512, 5, 32)]
+    where only.map({ label.hasPrefix($0) }) ?? true {
+    let x = Variable(Tensor.uniform([1, channels, size, size], limit: 1, seed: 3))
+    let dw = Variable(Tensor.uniform([channels, 1, k, k], limit: 0.3, seed: 4))
+    let pw = Variable(Tensor.uniform([channels, channels, 1, 1], limit: 0.1, seed: 5))
+    let b = Variable(Tensor.uniform([channels], limit: 0.1, seed: 6))
+    let t = median(runs) {
+        _ = separableConvolution(x, depthwise: dw, geometry: .same(kernel: k, groups: channels), pointwise: pw, bias: b, relu: true)
+    }
+    let flops = 2.0 * Double(channels * (channels + k * k)) * Double(size * size)
+    print(String(format: "%@: forward %.5f s, %.1f GFLOP/s", label, t, flops / t / 1e9))
+}
+
 if only != nil { exit(0) }
 
 // Whole networks, forward, evaluation mode, 1×3×512².

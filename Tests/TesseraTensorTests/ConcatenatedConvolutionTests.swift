@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import TesseraTensor
@@ -63,5 +64,61 @@ extension OpGradientTests {
     func concatOfOne() {
         let x = Variable(Tensor.uniform([1, 2, 3, 3], limit: 1, seed: 320), requiresGradient: true)
         #expect(concat([x]) === x)
+    }
+
+    // The up-sampled part with one or two others (rows of 2w = 64 and 30: blocks inside rows, and
+    // runs that start mid-row and on odd columns), with none (the convolution at low resolution),
+    // and too few pixels for the pointwise kernel (the plain path).
+    @Test("conv2d(upsampled:concatenated:) equals conv2d of the concatenation with the up-sampled input, with bias and ReLU, within rounding; both vector widths give the same bits",
+          arguments: [(2, 6, [5], 9, 16, 32), (1, 3, [4, 2], 7, 11, 15), (1, 8, [], 5, 12, 12), (1, 3, [2], 4, 2, 3)])
+    func upsampledParts(c: (n: Int, cx: Int, channels: [Int], cout: Int, h: Int, w: Int)) {
+        let x = Tensor.uniform([c.n, c.cx, c.h, c.w], limit: 1, seed: 330)
+        let parts = c.channels.enumerated().map { Tensor.uniform([c.n, $0.element, 2 * c.h, 2 * c.w], limit: 1, seed: 331 + UInt64($0.offset)) }
+        let cin = c.cx + c.channels.reduce(0, +)
+        let w = Tensor.uniform([c.cout, cin, 1, 1], limit: 0.5, seed: 335)
+        let b = Tensor.uniform([c.cout], limit: 0.5, seed: 336)
+        for relu in [false, true] {
+            let y = conv2d(upsampled: Variable(x), concatenated: parts.map { Variable($0) }, weight: Variable(w), bias: Variable(b), relu: relu)
+            let reference = conv2d(concatenated: [upsampleNearest2x(Variable(x))] + parts.map { Variable($0) }, weight: Variable(w),
+                                   bias: Variable(b), relu: relu)
+            #expect(y.shape == reference.shape)
+            let largest = zip(y.value.scalars, reference.value.scalars).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(largest < 1e-5, "relu \(relu): differs by \(largest)")
+        }
+        // The kernel at both widths (where the CPU has AVX-512), bit for bit.
+        guard PointwiseConvolution.available, !c.channels.isEmpty else { return }
+        let crest = cin - c.cx, plane = 4 * c.h * c.w
+        let low = Tensor.uniform([c.n, c.cout, c.h, c.w], limit: 1, seed: 337)
+        let rest = (0..<c.cout).flatMap { o in w.scalars[(o * cin + c.cx)..<(o * cin + cin)] }
+        var outputs: [[Float]] = []
+        for bits in tsr_cpu_avx512() != 0 ? [256, 512] : [256] {
+            var y = [Float](repeating: .nan, count: c.n * c.cout * plane)
+            withPointers([low] + parts) { p in
+                rest.withUnsafeBufferPointer { ws in b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
+                    let planes = InputPlanes(parts: zip(p.dropFirst(), c.channels).map { ($0.value, $1) }, plane: plane)
+                    PointwiseConvolution.convolveUpsampled(planes, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: crest, cout: c.cout,
+                                                           plane: plane, width: 2 * c.w, up: p[0].value, bias: bs.baseAddress!, relu: true,
+                                                           vectorBits: bits)
+                } } }
+            }
+            // The direct sum: the parts' share, then the bias, then the up-sampled term, then ReLU.
+            var wrong = 0
+            for i in 0..<c.n { for o in 0..<c.cout { for r in 0..<(2 * c.h) { for col in 0..<(2 * c.w) {
+                var s = 0.0
+                var k = 0
+                for (part, channels) in zip(parts, c.channels) {
+                    for ch in 0..<channels {
+                        s += Double(rest[o * crest + k]) * Double(part.scalars[((i * channels + ch) * 2 * c.h + r) * 2 * c.w + col])
+                        k += 1
+                    }
+                }
+                s += Double(b.scalars[o]) + Double(low.scalars[((i * c.cout + o) * c.h + r / 2) * c.w + col / 2])
+                let got = y[((i * c.cout + o) * 2 * c.h + r) * 2 * c.w + col]
+                if !(abs(Double(got) - max(0, s)) < 1e-5) { wrong += 1 }
+            } } } }
+            #expect(wrong == 0, "\(bits)-bit vectors: \(wrong) elements differ from the direct sum")
+            outputs.append(y)
+        }
+        #expect(outputs.allSatisfy { $0.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern } })
     }
 }

@@ -82,6 +82,16 @@ void tsr_pointwise_conv(const float *const *planes, int cin, const float *packed
 void tsr_pointwise_conv_add(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
                             const float *const *addends, int addend_count,
                             float *y, size_t plane, size_t first, size_t count, float *scratch, int vector_bits);
+/// `tsr_pointwise_conv` plus, before the ReLU, the nearest-neighbour 2× up-sampling of `up`
+/// (`cout` planes of `plane / 4` floats, rows of `width / 2`; `width` even, the output's row
+/// length): `y[co][p] = act(b[co] + Σ w·x + up[co][(r/2)·(width/2) + c/2])` for `p = r·width + c`.
+/// A 1×1 convolution of a concatenation whose first part is up-sampled (AutoSegNet's decoder)
+/// takes that part's share at its own resolution and adds it here. `scratch` holds
+/// `tsr_pointwise_upsampled_scratch_count(cin, cout)` floats.
+void tsr_pointwise_conv_upsampled(const float *const *planes, int cin, const float *packed, int cout, const float *bias, int relu,
+                                  const float *up, int width, float *y, size_t plane, size_t first, size_t count, float *scratch,
+                                  int vector_bits);
+size_t tsr_pointwise_upsampled_scratch_count(int cin, int cout);
 size_t tsr_pointwise_scratch_count(int cin);
 size_t tsr_pointwise_packed_count(int cin, int cout);
 void tsr_pointwise_pack(const float *w, int cin, int cout, float *packed);

@@ -86,3 +86,50 @@ public func conv2d(concatenated parts: [Variable], weight: Variable, bias: Varia
         preconditionFailure("conv2d(concatenated:) records no gradient")
     }
 }
+
+/// `conv2d(concatenated: [upsampleNearest2x(x)] + parts, …)` for a 1×1 convolution, in evaluation
+/// without the up-sampled copy: a 1×1 convolution commutes with nearest up-sampling, so `x`'s
+/// share of the weights is applied at `x`'s resolution (a quarter of the pixels) and the result,
+/// up-sampled as the pointwise kernel reads it, is added to the other parts' share before the bias
+/// and ReLU. AutoSegNet's decoder layers take their up-sampled input and long skip this way (the
+/// up-sampled tensor, twice the width and height, is never written). With no other part, the
+/// convolution runs at `x`'s resolution and its output is up-sampled (the bias and ReLU commute
+/// with it too). Sums in another order than the concatenated convolution's: equal within
+/// rounding. With a gradient, or where the pointwise kernel does not take it, the plain path.
+public func conv2d(upsampled x: Variable, concatenated parts: [Variable], weight: Variable, bias: Variable?,
+                   relu: Bool = false) -> Variable {
+    let (n, cx, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let channels = parts.map { $0.shape[1] }
+    let crest = channels.reduce(0, +)
+    let cout = weight.shape[0]
+    precondition(weight.shape[1] == cx + crest, "conv2d: \(cx + crest) channels and weights \(weight.shape) differ")
+    let plain = { conv2d(concatenated: [upsampleNearest2x(x)] + parts, weight: weight, bias: bias, relu: relu) }
+    guard weight.shape[2] == 1, weight.shape[3] == 1,
+          parts.allSatisfy({ $0.shape[0] == n && $0.shape[2] == 2 * h && $0.shape[3] == 2 * w }),
+          !Variable.recordsGradient(parts as [Variable?] + [x, weight, bias]) else { return plain() }
+    if parts.isEmpty {
+        return upsampleNearest2x(conv2d(x, weight: weight, bias: bias, relu: relu))
+    }
+    let plane = 4 * h * w
+    guard PointwiseConvolution.applies(n: n, cin: crest, cout: cout, plane: plane, kh: 1, kw: 1, g: .init()) else { return plain() }
+    // The weights' columns for x, then for the other parts.
+    let k = cx + crest
+    let wx = Tensor(shape: [cout, cx, 1, 1], scalars: (0..<cout).flatMap { o in weight.value.scalars[(o * k)..<(o * k + cx)] })
+    let wrest = (0..<cout).flatMap { o in weight.value.scalars[(o * k + cx)..<(o * k + k)] }
+    let low = conv2d(x, weight: Variable(wx), bias: nil).value
+    let out = withPointers([low] + parts.map(\.value)) { sources in
+        wrest.withUnsafeBufferPointer { ws in
+            (bias?.value.scalars ?? []).withUnsafeBufferPointer { bs in
+                Tensor.filled(shape: [n, cout, 2 * h, 2 * w]) { ys in
+                    let planes = InputPlanes(parts: zip(sources.dropFirst(), channels).map { ($0.value, $1) }, plane: plane)
+                    PointwiseConvolution.convolveUpsampled(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: crest, cout: cout,
+                                                           plane: plane, width: 2 * w, up: sources[0].value,
+                                                           bias: bias == nil ? nil : bs.baseAddress, relu: relu)
+                }
+            }
+        }
+    }
+    return Variable(out, inputs: [x] + parts + [weight] + (bias.map { [$0] } ?? []), op: "conv2dUpsampled") { _ in
+        preconditionFailure("conv2d(upsampled:) records no gradient")
+    }
+}
