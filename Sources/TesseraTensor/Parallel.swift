@@ -67,25 +67,51 @@ public enum Parallel {
             for i in 0..<iterations { body(i) }
             return
         }
+        shared(iterations, workers: workers) { range in for i in range { body(i) } }
+    }
+
+    /// Pieces per worker in ``shared(_:workers:_:)``.
+    static let piecesPerWorker = 4
+
+    /// Runs `body` on `0..<iterations` cut into contiguous pieces (``piecesPerWorker`` per worker,
+    /// at most one index each), on `workers` threads that each take the next piece when done with
+    /// their last. On a shared machine one of two cores is often slowed for a while (another
+    /// tenant on it); with one fixed half per thread every op then waited for the slow half, where
+    /// now the other thread takes more pieces. Which thread runs a piece does not change what it
+    /// computes, so results stay bit-identical.
+    static func shared(_ iterations: Int, workers: Int, _ body: (Range<Int>) -> Void) {
+        let pieces = min(iterations, workers * piecesPerWorker)
         let inherited = scoped
+        let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             let task = UnsafeSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let start = iterations * w / workers, end = iterations * (w + 1) / workers
-                inheriting(inherited) { for i in start..<end { task.value(i) } }
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                inheriting(inherited) {
+                    while true {
+                        let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if piece >= pieces { break }
+                        task.value((iterations * piece / pieces)..<(iterations * (piece + 1) / pieces))
+                    }
+                }
             }
         }
     }
 }
 
 extension Parallel {
-    /// Splits `0..<iterations` into `threads` contiguous ranges and runs `body` once per range,
-    /// each on its own thread (for work that sets up per-thread scratch space).
+    /// Runs `body` on contiguous ranges that cover `0..<iterations` once, on up to `threads`
+    /// threads, each range on one thread (for work that sets up scratch space per range): a few
+    /// ranges per thread, handed out as the threads finish their last (see
+    /// ``shared(_:workers:_:)``). `body` must compute each index alike in any range.
     public static func forEachThread(_ iterations: Int, threads: Int, _ body: (Range<Int>) -> Void) {
-        forEachWorker(iterations, threads: threads) { _, range in body(range) }
+        let workers = max(1, min(threads, iterations))
+        if workers == 1 { body(0..<iterations); return }
+        shared(iterations, workers: workers, body)
     }
 
-    /// As ``forEachThread(_:threads:_:)``, with the worker's number (0, 1, … in range order).
+    /// Splits `0..<iterations` into `threads` contiguous ranges, one per thread, and runs `body`
+    /// once per range with the worker's number (0, 1, … in range order): for sums kept per worker
+    /// and added in worker order, which need the ranges fixed.
     public static func forEachWorker(_ iterations: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
         let workers = max(1, min(threads, iterations))
         if workers == 1 { body(0, 0..<iterations); return }
