@@ -53,3 +53,93 @@ void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable)
         row_portable(top, top + w, y + (size_t)i * (w / 2), 0, w / 2);
     }
 }
+
+// Bilinear 2× up-sampling by given taps (see CKernels.h), the float operations of the Swift
+// loops it replaces in their order — a multiply per tap, then the add, never fused — so the same
+// bits. The x pass reads a window of 8 inputs per 8 outputs (two outputs per input: the taps of
+// 8 consecutive outputs span at most 6 inputs) and picks each output's two taps with a lane
+// permutation; rows are interpolated along x once, into one of two slots (row r in slot r mod
+// 2: an output row's two input rows are equal or adjacent), and each output row blends its two.
+#pragma STDC FP_CONTRACT OFF
+
+__attribute__((target("avx2,fma")))
+static void bilinear_row_x(const float *line, int w, const int *x0, const int *x1, const float *fx, int ow, float *out) {
+    int j = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; j + 8 <= ow; j += 8) {
+        const int base = x0[j];
+        if (x1[j + 7] - base >= 8 || base + 8 > w) break;  // the window would not hold the taps (the row's end)
+        const __m256 v = _mm256_loadu_ps(line + base), f = _mm256_loadu_ps(fx + j);
+        const __m256i b = _mm256_set1_epi32(base);
+        const __m256i i0 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(x0 + j)), b);
+        const __m256i i1 = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(x1 + j)), b);
+        const __m256 a = _mm256_permutevar8x32_ps(v, i0), c = _mm256_permutevar8x32_ps(v, i1);
+        _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_mul_ps(a, _mm256_sub_ps(one, f)), _mm256_mul_ps(c, f)));
+    }
+    for (; j < ow; j++) {
+        const float t0 = line[x0[j]] * (1 - fx[j]), t1 = line[x1[j]] * fx[j];
+        out[j] = t0 + t1;
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void bilinear_plane_avx2(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
+                                const int *y0, const int *y1, const float *fy, int oh, int ow, float *y, float *slots) {
+    int held[2] = {-1, -1};
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < oh; i++) {
+        const int rows[2] = {y0[i], y1[i]};
+        const float *lines[2];
+        for (int k = 0; k < 2; k++) {
+            const int r = rows[k], s = r & 1;
+            if (held[s] != r) {
+                bilinear_row_x(x + (size_t)r * w, w, x0, x1, fx, ow, slots + (size_t)s * ow);
+                held[s] = r;
+            }
+            lines[k] = slots + (size_t)s * ow;
+        }
+        float *out = y + (size_t)i * ow;
+        const float f = fy[i], g = 1 - f;
+        const __m256 vf = _mm256_set1_ps(f), vg = _mm256_sub_ps(one, vf);
+        int j = 0;
+        for (; j + 8 <= ow; j += 8)
+            _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(lines[0] + j), vg),
+                                                    _mm256_mul_ps(_mm256_loadu_ps(lines[1] + j), vf)));
+        for (; j < ow; j++) {
+            const float t0 = lines[0][j] * g, t1 = lines[1][j] * f;
+            out[j] = t0 + t1;
+        }
+    }
+    (void)h;
+}
+
+void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
+                                 const int *y0, const int *y1, const float *fy, float *y, float *scratch, int portable) {
+    const int oh = 2 * h, ow = 2 * w;
+    if (!portable && tsr_cpu_avx2_fma()) {
+        bilinear_plane_avx2(x, h, w, x0, x1, fx, y0, y1, fy, oh, ow, y, scratch);
+        return;
+    }
+    int held[2] = {-1, -1};
+    for (int i = 0; i < oh; i++) {
+        const int rows[2] = {y0[i], y1[i]};
+        const float *lines[2];
+        for (int k = 0; k < 2; k++) {
+            const int r = rows[k], s = r & 1;
+            float *slot = scratch + (size_t)s * ow;
+            if (held[s] != r) {
+                const float *line = x + (size_t)r * w;
+                for (int j = 0; j < ow; j++) {
+                    const float t0 = line[x0[j]] * (1 - fx[j]), t1 = line[x1[j]] * fx[j];
+                    slot[j] = t0 + t1;
+                }
+                held[s] = r;
+            }
+            lines[k] = slot;
+        }
+        for (int j = 0; j < ow; j++) {
+            const float t0 = lines[0][j] * (1 - fy[i]), t1 = lines[1][j] * fy[i];
+            y[(size_t)i * ow + j] = t0 + t1;
+        }
+    }
+}

@@ -47,4 +47,53 @@ struct PoolingKernelTests {
         y.backward(Tensor(shape: y.shape, repeating: 1))
         #expect(x.gradient!.scalars.reduce(0, +) == 12)
     }
+
+    /// Bilinear 2× up-sampling element by element in Swift (each product rounded, then the sum),
+    /// as the C kernel promises to compute it.
+    static func bilinearReference(_ x: [Float], h: Int, w: Int, alignCorners: Bool) -> [Float] {
+        func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) {
+            let s: Float = alignCorners ? (2 * size > 1 ? Float(o) * Float(size - 1) / Float(2 * size - 1) : 0) : max(0, (Float(o) + 0.5) / 2 - 0.5)
+            let i0 = min(Int(s), size - 1)
+            return (i0, min(i0 + 1, size - 1), s - Float(i0))
+        }
+        var y = [Float](repeating: 0, count: 4 * h * w)
+        for i in 0..<(2 * h) {
+            let (y0, y1, fy) = taps(i, h)
+            for j in 0..<(2 * w) {
+                let (x0, x1, fx) = taps(j, w)
+                let top = x[y0 * w + x0] * (1 - fx) + x[y0 * w + x1] * fx
+                let bottom = x[y1 * w + x0] * (1 - fx) + x[y1 * w + x1] * fx
+                y[i * 2 * w + j] = top * (1 - fy) + bottom * fy
+            }
+        }
+        return y
+    }
+
+    @Test("bilinear up-sampling: the vector and portable kernels equal the element-by-element sums bit for bit, corners aligned or not, at widths around the 8-wide windows",
+          arguments: [(1, 1), (3, 5), (4, 7), (2, 8), (5, 9), (3, 16), (6, 33), (2, 64), (3, 100)])
+    func bilinear(size: (h: Int, w: Int)) {
+        let x = Tensor.uniform([1, 2, size.h, size.w], limit: 1, seed: 40)
+        for alignCorners in [true, false] {
+            let y = upsampleBilinear2x(Variable(x), alignCorners: alignCorners).value
+            for plane in 0..<2 {
+                let input = Array(x.scalars[(plane * size.h * size.w)..<((plane + 1) * size.h * size.w)])
+                let expected = Self.bilinearReference(input, h: size.h, w: size.w, alignCorners: alignCorners)
+                let got = Array(y.scalars[(plane * expected.count)..<((plane + 1) * expected.count)])
+                #expect(got.elementsEqual(expected) { $0.bitPattern == $1.bitPattern }, "align \(alignCorners), plane \(plane)")
+                // The portable loops, given the same taps.
+                func taps(_ size: Int) -> ([Int32], [Int32], [Float]) {
+                    let t = (0..<(2 * size)).map { o -> (Int32, Int32, Float) in
+                        let s: Float = alignCorners ? Float(o) * Float(size - 1) / Float(2 * size - 1) : max(0, (Float(o) + 0.5) / 2 - 0.5)
+                        let i0 = min(Int(s), size - 1)
+                        return (Int32(i0), Int32(min(i0 + 1, size - 1)), s - Float(i0))
+                    }
+                    return (t.map(\.0), t.map(\.1), t.map(\.2))
+                }
+                let ((x0, x1, fx), (y0, y1, fy)) = (taps(size.w), taps(size.h))
+                var portable = [Float](repeating: .nan, count: expected.count), scratch = [Float](repeating: 0, count: 4 * size.w)
+                tsr_upsample_bilinear_plane(input, Int32(size.h), Int32(size.w), x0, x1, fx, y0, y1, fy, &portable, &scratch, 1)
+                #expect(portable.elementsEqual(expected) { $0.bitPattern == $1.bitPattern }, "portable, align \(alignCorners)")
+            }
+        }
+    }
 }

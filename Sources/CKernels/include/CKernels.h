@@ -120,6 +120,14 @@ void tsr_depthwise_rows_path(const float *x, int h, int w, const float *weights,
 /// a NaN is kept only where it comes first). `portable` keeps the portable path on an AVX2 CPU.
 void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable);
 
+/// Bilinear 2× up-sampling of one `h × w` plane into `2h × 2w` by the given taps: output column j
+/// blends input columns `x0[j]`, `x1[j]` as `a·(1 − fx[j]) + b·fx[j]`, output row i the rows so
+/// interpolated `y0[i]`, `y1[i]` with `fy[i]` — each product rounded, then the sum (no fused
+/// multiply-add), as `upsampleBilinear2x` computes it. `scratch` holds `4·w` floats. `portable`
+/// keeps the portable loops on an AVX2 CPU (the same bits).
+void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
+                                 const int *y0, const int *y1, const float *fy, float *y, float *scratch, int portable);
+
 /// The gradients of ``tsr_depthwise_plane`` for one plane, with a `scratch` of
 /// `tsr_depthwise_scratch_count` floats. Weights: adds to each of the `kh·kw` entries of `dw` the
 /// sum over the plane of `dy` times the input under that tap (AVX2 for stride 1 unless

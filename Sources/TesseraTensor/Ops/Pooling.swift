@@ -186,34 +186,25 @@ public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
     // once, into one of two row slots (row y in slot y mod 2: an output row's two input rows are
     // equal or adjacent), and each output row blends its two slots. The same float operations
     // in the same order as interpolating element by element.
+    // One plane per task, in the C kernel (the x pass's taps gathered there by lane permutations
+    // of 8-input windows; the loop here ran them one by one): each input row interpolated along x
+    // once, each output row blending two such rows, every product rounded before the sum.
+    let (x0s, x1s, fxs) = (cols.map { Int32($0.0) }, cols.map { Int32($0.1) }, cols.map(\.2))
+    let (y0s, y1s, fys) = (rows.map { Int32($0.0) }, rows.map { Int32($0.1) }, rows.map(\.2))
     let y = withPointer(x.value) { source in
         Tensor.filled(shape: [n, c, oh, ow]) { out in
             let target = UnsafeSendable(out.baseAddress!)
-            cols.withUnsafeBufferPointer { colTaps in
-                let colTaps = UnsafeSendable(colTaps.baseAddress!)
+            x0s.withUnsafeBufferPointer { x0 in x1s.withUnsafeBufferPointer { x1 in fxs.withUnsafeBufferPointer { fx in
+            y0s.withUnsafeBufferPointer { y0 in y1s.withUnsafeBufferPointer { y1 in fys.withUnsafeBufferPointer { fy in
+                let taps = UnsafeSendable((x0.baseAddress!, x1.baseAddress!, fx.baseAddress!, y0.baseAddress!, y1.baseAddress!, fy.baseAddress!))
                 Parallel.forEach(n * c) { p in
-                    let (v, o, taps) = (source.value + p * h * w, target.value + p * oh * ow, colTaps.value)
                     let slots = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
                     defer { slots.deallocate() }
-                    var held = (-1, -1)
-                    func interpolated(_ row: Int) -> UnsafeMutablePointer<Float> {
-                        let slot = slots + (row & 1) * ow
-                        if (row & 1 == 0 ? held.0 : held.1) == row { return slot }
-                        let line = v + row * w
-                        for j in 0..<ow {
-                            let (x0, x1, fx) = taps[j]
-                            slot[j] = line[x0] * (1 - fx) + line[x1] * fx
-                        }
-                        if row & 1 == 0 { held.0 = row } else { held.1 = row }
-                        return slot
-                    }
-                    for i in 0..<oh {
-                        let (y0, y1, fy) = rows[i]
-                        let top = interpolated(y0), bottom = interpolated(y1), line = o + i * ow
-                        for j in 0..<ow { line[j] = top[j] * (1 - fy) + bottom[j] * fy }
-                    }
+                    let t = taps.value
+                    tsr_upsample_bilinear_plane(source.value + p * h * w, Int32(h), Int32(w), t.0, t.1, t.2, t.3, t.4, t.5,
+                                                target.value + p * oh * ow, slots, 0)
                 }
-            }
+            } } } } } }
         }
     }
     return Variable(y, inputs: [x]) { dy in
