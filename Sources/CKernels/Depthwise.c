@@ -247,11 +247,11 @@ void tsr_depthwise_plane(const float *x, int h, int w, const float *weights, int
 // scaled by each tap and added into a zero-padded plane, whose interior is then the gradient.
 
 __attribute__((target("avx2,fma")))
-static float tap_dot_avx2(const float *dy, const float *in, int pw, int oh, int ow) {
+static float tap_dot_avx2(const float *dy, const float *in, size_t rowstep, int oh, int ow) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     float tail = 0;
     for (int oy = 0; oy < oh; oy++) {
-        const float *d = dy + (size_t)oy * ow, *x = in + (size_t)oy * pw;
+        const float *d = dy + (size_t)oy * ow, *x = in + (size_t)oy * rowstep;
         int ox = 0;
         for (; ox + 32 <= ow; ox += 32) {
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(d + ox), _mm256_loadu_ps(x + ox), a0);
@@ -279,21 +279,86 @@ static float tap_dot(const float *dy, const float *in, int pw, int stride, int o
     return total;
 }
 
+// The offset of tap t in the padded rows (stride 1) or in the rows split into even and odd
+// columns (stride 2; see `pad_split_rows`), as the forward pass's vector paths read them.
+static void tap_offsets(int kh, int kw, int stride, int dilation, int pw, int *off) {
+    for (int t = 0; t < kh * kw; t++) {
+        const int ky = t / kw, column = (t % kw) * dilation;
+        off[t] = ky * dilation * pw + (stride == 1 ? column : (column % 2 ? (pw + 1) / 2 : 0) + column / 2);
+    }
+}
+
 void tsr_depthwise_weight_gradient(const float *x, const float *dy, int h, int w, int kh, int kw,
                                    int stride, int pad, int dilation, int oh, int ow,
                                    float *dw, float *scratch, int portable) {
     const int pw = w + 2 * pad;
+    // Stride 2 in AVX2 too, on the rows split into even and odd columns, where a tap's inputs
+    // under consecutive outputs are neighbours.
+    if (!portable && stride == 2 && kh * kw <= MAX_TAPS && tsr_cpu_avx2_fma()) {
+        int off[MAX_TAPS];
+        tap_offsets(kh, kw, stride, dilation, pw, off);
+        pad_split_rows(x, h, w, pad, 0, h + 2 * pad, scratch);
+        for (int t = 0; t < kh * kw; t++) dw[t] += tap_dot_avx2(dy, scratch + off[t], (size_t)2 * pw, oh, ow);
+        return;
+    }
     tsr_pad_rows(x, 1, h, w, pad, 0, h + 2 * pad, (size_t)pw, scratch);
     const int vector = !portable && stride == 1 && tsr_cpu_avx2_fma();
     for (int ky = 0; ky < kh; ky++)
         for (int kx = 0; kx < kw; kx++) {
             const float *in = scratch + (size_t)(ky * dilation) * pw + kx * dilation;
-            dw[ky * kw + kx] += vector ? tap_dot_avx2(dy, in, pw, oh, ow) : tap_dot(dy, in, pw, stride, oh, ow);
+            dw[ky * kw + kx] += vector ? tap_dot_avx2(dy, in, (size_t)pw, oh, ow) : tap_dot(dy, in, pw, stride, oh, ow);
         }
+}
+
+// dX on the vector path: each output row's gradient, scaled by each tap, added into the padded
+// (stride 1) or split (stride 2) rows, in the order of the portable loop below (rows, then taps);
+// then the interior read back, for stride 2 by interleaving each row's even and odd columns.
+__attribute__((target("avx2,fma")))
+static void input_gradient_avx2(const float *dy, const float *weights, int h, int w, int kh, int kw, int stride, int pad,
+                                int dilation, int oh, int ow, float *dx, float *scratch) {
+    const int pw = w + 2 * pad, taps = kh * kw, even = (pw + 1) / 2;
+    int off[MAX_TAPS];
+    tap_offsets(kh, kw, stride, dilation, pw, off);
+    memset(scratch, 0, tsr_depthwise_scratch_count(h, w, pad) * sizeof(float));
+    for (int oy = 0; oy < oh; oy++) {
+        const float *d = dy + (size_t)oy * ow;
+        float *top = scratch + (size_t)oy * stride * pw;
+        for (int t = 0; t < taps; t++) {
+            const __m256 wv = _mm256_set1_ps(weights[t]);
+            float *out = top + off[t];
+            int ox = 0;
+            for (; ox + 8 <= ow; ox += 8)
+                _mm256_storeu_ps(out + ox, _mm256_fmadd_ps(wv, _mm256_loadu_ps(d + ox), _mm256_loadu_ps(out + ox)));
+            for (; ox < ow; ox++) out[ox] = __builtin_fmaf(weights[t], d[ox], out[ox]);
+        }
+    }
+    for (int i = 0; i < h; i++) {
+        const float *row = scratch + (size_t)(i + pad) * pw;
+        float *target = dx + (size_t)i * w;
+        if (stride == 1) { memcpy(target, row + pad, (size_t)w * sizeof(float)); continue; }
+        // Column c of the padded row is row[c / 2] (even c) or row[even + c / 2] (odd c).
+        int j = 0;
+        if (pad % 2) { target[0] = row[even + pad / 2]; j = 1; }
+        for (; j + 16 <= w; j += 16) {  // c = pad + j even: 8 evens and 8 odds make 16 columns
+            const int c = pad + j;
+            const __m256 e = _mm256_loadu_ps(row + c / 2), o = _mm256_loadu_ps(row + even + c / 2);
+            const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+            _mm256_storeu_ps(target + j, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(target + j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+        for (; j < w; j++) {
+            const int c = pad + j;
+            target[j] = c % 2 ? row[even + c / 2] : row[c / 2];
+        }
+    }
 }
 
 void tsr_depthwise_input_gradient(const float *dy, const float *weights, int h, int w, int kh, int kw,
                                   int stride, int pad, int dilation, int oh, int ow, float *dx, float *scratch) {
+    if ((stride == 1 || stride == 2) && kh * kw <= MAX_TAPS && tsr_cpu_avx2_fma()) {
+        input_gradient_avx2(dy, weights, h, w, kh, kw, stride, pad, dilation, oh, ow, dx, scratch);
+        return;
+    }
     const int pw = w + 2 * pad;
     memset(scratch, 0, tsr_depthwise_scratch_count(h, w, pad) * sizeof(float));
     for (int oy = 0; oy < oh; oy++) {

@@ -10,7 +10,9 @@ extension OpGradientTests {
           arguments: [(2, 3, 19, 45, 3, ConvolutionGeometry.same(kernel: 3, groups: 3)),
                       (2, 4, 17, 70, 5, ConvolutionGeometry(stride: 2, padding: 2, groups: 4)),
                       (1, 3, 16, 33, 3, ConvolutionGeometry(stride: 2, padding: 1, groups: 3)),
-                      (1, 2, 12, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 2))])
+                      (1, 2, 12, 40, 3, ConvolutionGeometry.same(kernel: 3, dilation: 2, groups: 2)),
+                      (1, 2, 14, 37, 3, ConvolutionGeometry(stride: 2, padding: 2, dilation: 2, groups: 2)),
+                      (1, 3, 9, 50, 5, ConvolutionGeometry(stride: 2, padding: 1, groups: 3))])
     func depthwiseGradients(c: (n: Int, ch: Int, h: Int, w: Int, k: Int, g: ConvolutionGeometry)) {
         let x = Tensor.uniform([c.n, c.ch, c.h, c.w], limit: 1, seed: 501)
         let w = Tensor.uniform([c.ch, 1, c.k, c.k], limit: 0.5, seed: 502)
