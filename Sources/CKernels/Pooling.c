@@ -1,8 +1,10 @@
-// 2×2 stride-2 max pooling of one plane, without the positions of the maxima (evaluation).
+// 2×2 stride-2 max pooling of one plane, without the positions of the maxima (evaluation), and
+// bilinear 2× up-sampling of one plane and its gradient.
 #include "CKernels.h"
 #include "common.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 // The scalar order of the indexed path: the first maximum in row-major order wins, so each
 // later sample replaces the running value only when it is greater (a NaN never does).
@@ -140,6 +142,45 @@ void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, co
         for (int j = 0; j < ow; j++) {
             const float t0 = lines[0][j] * (1 - fy[i]), t1 = lines[1][j] * fy[i];
             y[(size_t)i * ow + j] = t0 + t1;
+        }
+    }
+}
+
+// The gradient of `tsr_upsample_bilinear_plane`, added into `dx` (h × w): each output row's
+// gradient folded along x into one input-width row (`folded`, w floats), then added to its two
+// input rows with their weights — the loops of the Swift code it replaces, in their order and
+// with their roundings (a product, then the sum), so the same bits; the row updates in AVX2.
+__attribute__((target("avx2,fma")))
+static void add_scaled_avx2(float *row, const float *folded, float f, int w) {
+    const __m256 vf = _mm256_set1_ps(f);
+    int k = 0;
+    for (; k + 8 <= w; k += 8)
+        _mm256_storeu_ps(row + k, _mm256_add_ps(_mm256_loadu_ps(row + k), _mm256_mul_ps(_mm256_loadu_ps(folded + k), vf)));
+    for (; k < w; k++) {
+        const float t = folded[k] * f;
+        row[k] = row[k] + t;
+    }
+}
+
+void tsr_upsample_bilinear_backward_plane(const float *dy, int h, int w, const int *x0, const int *x1, const float *fx,
+                                          const int *y0, const int *y1, const float *fy, float *dx, float *folded, int portable) {
+    const int oh = 2 * h, ow = 2 * w, vector = !portable && tsr_cpu_avx2_fma();
+    for (int i = 0; i < oh; i++) {
+        memset(folded, 0, (size_t)w * sizeof(float));
+        const float *g = dy + (size_t)i * ow;
+        for (int j = 0; j < ow; j++) {
+            const float a = g[j] * (1 - fx[j]), b = g[j] * fx[j];
+            folded[x0[j]] += a;
+            folded[x1[j]] += b;
+        }
+        float *top = dx + (size_t)y0[i] * w, *bottom = dx + (size_t)y1[i] * w;
+        const float g0 = 1 - fy[i], g1 = fy[i];
+        if (vector) {
+            add_scaled_avx2(top, folded, g0, w);
+            add_scaled_avx2(bottom, folded, g1, w);
+        } else {
+            for (int k = 0; k < w; k++) { const float t = folded[k] * g0; top[k] = top[k] + t; }
+            for (int k = 0; k < w; k++) { const float t = folded[k] * g1; bottom[k] = bottom[k] + t; }
         }
     }
 }

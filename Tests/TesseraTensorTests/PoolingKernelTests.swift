@@ -96,4 +96,38 @@ struct PoolingKernelTests {
             }
         }
     }
+
+    @Test("bilinear up-sampling's gradient: the kernel equals the element-by-element fold bit for bit, corners aligned or not",
+          arguments: [(1, 1), (3, 5), (2, 8), (5, 9), (3, 17), (4, 40)])
+    func bilinearGradient(size: (h: Int, w: Int)) {
+        let x = Tensor.uniform([1, 2, size.h, size.w], limit: 1, seed: 41)
+        let r = Tensor.uniform([1, 2, 2 * size.h, 2 * size.w], limit: 1, seed: 42)
+        for alignCorners in [true, false] {
+            func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) {
+                let s: Float = alignCorners ? Float(o) * Float(size - 1) / Float(2 * size - 1) : max(0, (Float(o) + 0.5) / 2 - 0.5)
+                let i0 = min(Int(s), size - 1)
+                return (i0, min(i0 + 1, size - 1), s - Float(i0))
+            }
+            let v = Variable(x, requiresGradient: true)
+            upsampleBilinear2x(v, alignCorners: alignCorners).backward(r)
+            let (h, w, ow) = (size.h, size.w, 2 * size.w)
+            var expected = [Float](repeating: 0, count: 2 * h * w)
+            for p in 0..<2 {
+                for i in 0..<(2 * h) {
+                    let (y0, y1, fy) = taps(i, h)
+                    var folded = [Float](repeating: 0, count: w)
+                    for j in 0..<ow {
+                        let (x0, x1, fx) = taps(j, w)
+                        let g = r.scalars[(p * 2 * h + i) * ow + j]
+                        folded[x0] += g * (1 - fx)
+                        folded[x1] += g * fx
+                    }
+                    for k in 0..<w { expected[(p * h + y0) * w + k] += folded[k] * (1 - fy) }
+                    for k in 0..<w { expected[(p * h + y1) * w + k] += folded[k] * fy }
+                }
+            }
+            let got = v.gradient!.scalars
+            #expect(got.elementsEqual(expected) { $0.bitPattern == $1.bitPattern }, "align \(alignCorners)")
+        }
+    }
 }

@@ -127,6 +127,11 @@ void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable)
 /// keeps the portable loops on an AVX2 CPU (the same bits).
 void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
                                  const int *y0, const int *y1, const float *fy, float *y, float *scratch, int portable);
+/// The gradient of ``tsr_upsample_bilinear_plane`` (the output gradient `dy`, `2h × 2w`) added
+/// into `dx` (`h × w`), as `upsampleBilinear2x`'s pullback computes it (the same bits); `folded`
+/// holds `w` floats.
+void tsr_upsample_bilinear_backward_plane(const float *dy, int h, int w, const int *x0, const int *x1, const float *fx,
+                                          const int *y0, const int *y1, const float *fy, float *dx, float *folded, int portable);
 
 /// The gradients of ``tsr_depthwise_plane`` for one plane, with a `scratch` of
 /// `tsr_depthwise_scratch_count` floats. Weights: adds to each of the `kh·kw` entries of `dw` the

@@ -210,31 +210,24 @@ public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
     return Variable(y, inputs: [x]) { dy in
         // Separably too: each output row's gradient is folded along x into one input-width row,
         // which goes to its two input rows with their weights.
+        // Separably too, in the C kernel: each output row's gradient is folded along x into one
+        // input-width row, which goes to its two input rows with their weights.
         var dx = Tensor(shape: x.shape)
         withPointer(dy) { dys in
             dx.scalars.withUnsafeMutableBufferPointer { dxs in
-            rows.withUnsafeBufferPointer { rowTaps in
-            cols.withUnsafeBufferPointer { colTaps in
-                let (target, rowTaps, colTaps) = (UnsafeSendable(dxs.baseAddress!), UnsafeSendable(rowTaps.baseAddress!), UnsafeSendable(colTaps.baseAddress!))
+            x0s.withUnsafeBufferPointer { x0 in x1s.withUnsafeBufferPointer { x1 in fxs.withUnsafeBufferPointer { fx in
+            y0s.withUnsafeBufferPointer { y0 in y1s.withUnsafeBufferPointer { y1 in fys.withUnsafeBufferPointer { fy in
+                let target = UnsafeSendable(dxs.baseAddress!)
+                let taps = UnsafeSendable((x0.baseAddress!, x1.baseAddress!, fx.baseAddress!, y0.baseAddress!, y1.baseAddress!, fy.baseAddress!))
                 Parallel.forEach(n * c) { p in
-                    let (d, g0) = (target.value + p * h * w, dys.value + p * oh * ow)
                     let folded = UnsafeMutablePointer<Float>.allocate(capacity: w)
                     defer { folded.deallocate() }
-                    for i in 0..<oh {
-                        let (y0, y1, fy) = rowTaps.value[i]
-                        folded.update(repeating: 0, count: w)
-                        let g = g0 + i * ow
-                        for j in 0..<ow {
-                            let (x0, x1, fx) = colTaps.value[j]
-                            folded[x0] += g[j] * (1 - fx)
-                            folded[x1] += g[j] * fx
-                        }
-                        let (top, bottom) = (d + y0 * w, d + y1 * w)
-                        for k in 0..<w { top[k] += folded[k] * (1 - fy) }
-                        for k in 0..<w { bottom[k] += folded[k] * fy }
-                    }
+                    let t = taps.value
+                    tsr_upsample_bilinear_backward_plane(dys.value + p * oh * ow, Int32(h), Int32(w), t.0, t.1, t.2, t.3, t.4, t.5,
+                                                         target.value + p * h * w, folded, 0)
                 }
-            } } }
+            } } } } } }
+            }
         }
         return [dx]
     }
