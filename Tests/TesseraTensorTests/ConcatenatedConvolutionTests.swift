@@ -96,9 +96,8 @@ extension OpGradientTests {
             withPointers([low] + parts) { p in
                 rest.withUnsafeBufferPointer { ws in b.scalars.withUnsafeBufferPointer { bs in y.withUnsafeMutableBufferPointer { ys in
                     let planes = InputPlanes(parts: zip(p.dropFirst(), c.channels).map { ($0.value, $1) }, plane: plane)
-                    PointwiseConvolution.convolveUpsampled(planes, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: crest, cout: c.cout,
-                                                           plane: plane, width: 2 * c.w, up: p[0].value, bias: bs.baseAddress!, relu: true,
-                                                           vectorBits: bits)
+                    PointwiseConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: c.n, cin: crest, cout: c.cout, plane: plane,
+                                                  bias: bs.baseAddress!, relu: true, upsampled: (p[0].value, 2 * c.w), vectorBits: bits)
                 } } }
             }
             // The direct sum: the parts' share, then the bias, then the up-sampled term, then ReLU.

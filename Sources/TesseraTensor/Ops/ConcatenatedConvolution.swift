@@ -122,9 +122,9 @@ public func conv2d(upsampled x: Variable, concatenated parts: [Variable], weight
             (bias?.value.scalars ?? []).withUnsafeBufferPointer { bs in
                 Tensor.filled(shape: [n, cout, 2 * h, 2 * w]) { ys in
                     let planes = InputPlanes(parts: zip(sources.dropFirst(), channels).map { ($0.value, $1) }, plane: plane)
-                    PointwiseConvolution.convolveUpsampled(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: crest, cout: cout,
-                                                           plane: plane, width: 2 * w, up: sources[0].value,
-                                                           bias: bias == nil ? nil : bs.baseAddress, relu: relu)
+                    PointwiseConvolution.convolve(planes, ws.baseAddress!, ys.baseAddress!, n: n, cin: crest, cout: cout, plane: plane,
+                                                  bias: bias == nil ? nil : bs.baseAddress, relu: relu,
+                                                  upsampled: (sources[0].value, 2 * w))
                 }
             }
         }

@@ -188,43 +188,20 @@ enum PointwiseConvolution {
         }
     }
 
-    /// ``convolve(_:_:_:n:cin:cout:plane:bias:relu:vectorBits:)`` plus, before the ReLU, the 2×
-    /// nearest up-sampling of `up` (`n × cout` planes of `plane / 4`, rows of `width / 2`).
-    static func convolveUpsampled(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                  n: Int, cin: Int, cout: Int, plane: Int, width: Int, up: UnsafePointer<Float>,
-                                  bias: UnsafePointer<Float>?, relu: Bool, vectorBits: Int = 0) {
-        let packed = packed(weights, cin: cin, cout: cout)
-        let block = blockSize(plane: plane)
-        let blocks = (plane + block - 1) / block
-        let (ya, ba, ua) = (UnsafeSendable(y), UnsafeSendable(bias), UnsafeSendable(up))
-        packed.withUnsafeBufferPointer { pp in
-            let pa = UnsafeSendable(pp.baseAddress!)
-            let scratchCount = tsr_pointwise_upsampled_scratch_count(Int32(cin), Int32(cout))
-            Parallel.forEachThread(n * blocks, threads: Parallel.threads) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                defer { scratch.deallocate() }
-                var pointers = [UnsafePointer<Float>?](repeating: nil, count: cin)
-                for job in range {
-                    let (b, first) = (job / blocks, (job % blocks) * block)
-                    for c in 0..<cin { pointers[c] = planes(b, c) + first }
-                    tsr_pointwise_conv_upsampled(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
-                                                 ua.value + b * cout * (plane / 4), Int32(width), ya.value + b * cout * plane, plane,
-                                                 first, min(block, plane - first), scratch, Int32(vectorBits))
-                }
-            }
-        }
-    }
-
     /// The convolution of `n` images (`cin` planes each, from `planes`) into `y` (`cout × plane` each).
+    /// With `upsampled`, plus (before the ReLU) the 2× nearest up-sampling of its tensor (`n × cout`
+    /// planes of `plane / 4`, rows of half the given width; see `tsr_pointwise_conv_upsampled`).
     static func convolve(_ planes: InputPlanes, _ weights: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                         n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool, vectorBits: Int = 0) {
+                         n: Int, cin: Int, cout: Int, plane: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                         upsampled: (tensor: UnsafePointer<Float>, width: Int)? = nil, vectorBits: Int = 0) {
         let packed = packed(weights, cin: cin, cout: cout)
         let block = blockSize(plane: plane)
         let blocks = (plane + block - 1) / block
-        let (ya, ba) = (UnsafeSendable(y), UnsafeSendable(bias))
+        let (ya, ba, ua) = (UnsafeSendable(y), UnsafeSendable(bias), UnsafeSendable(upsampled))
         packed.withUnsafeBufferPointer { pp in
             let pa = UnsafeSendable(pp.baseAddress!)
-            let scratchCount = tsr_pointwise_scratch_count(Int32(cin))
+            let scratchCount = upsampled == nil ? tsr_pointwise_scratch_count(Int32(cin))
+                                                : tsr_pointwise_upsampled_scratch_count(Int32(cin), Int32(cout))
             Parallel.forEachThread(n * blocks, threads: Parallel.threads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                 defer { scratch.deallocate() }
@@ -233,8 +210,15 @@ enum PointwiseConvolution {
                 for job in range {
                     let (b, first) = (job / blocks, (job % blocks) * block)
                     for c in 0..<cin { pointers[c] = planes(b, c) + first }
-                    tsr_pointwise_conv(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
-                                       ya.value + b * cout * plane, plane, first, min(block, plane - first), scratch, Int32(vectorBits))
+                    let (target, count) = (ya.value + b * cout * plane, min(block, plane - first))
+                    if let up = ua.value {
+                        tsr_pointwise_conv_upsampled(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
+                                                     up.tensor + b * cout * (plane / 4), Int32(up.width), target, plane, first, count,
+                                                     scratch, Int32(vectorBits))
+                    } else {
+                        tsr_pointwise_conv(pointers, Int32(cin), pa.value, Int32(cout), ba.value, relu ? 1 : 0,
+                                           target, plane, first, count, scratch, Int32(vectorBits))
+                    }
                 }
             }
         }
