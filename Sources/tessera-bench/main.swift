@@ -36,6 +36,7 @@ if let at = arguments.firstIndex(of: "--export") {
         let batch = Tensor(shape: [2, 3, 64, 64], scalars: Tensor.uniform([2, 3, 64, 64], limit: 0.5, seed: 100 + UInt64(pass)).scalars.map { $0 + 0.5 })
         _ = network(Variable(batch), ForwardContext(training: true, seed: UInt64(pass)))
     }
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try Checkpoint.save(network, to: "\(folder)/\(name).safetensors")
     let input = Tensor(shape: [1, 3, size, size], scalars: Tensor.uniform([1, 3, size, size], limit: 0.5, seed: 5).scalars.map { $0 + 0.5 })
     let output = try model.predict(input)
