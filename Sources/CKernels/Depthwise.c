@@ -36,7 +36,7 @@ ROWS(rows_base, )
 // The vector paths read their taps through a table of offsets: tap t of the output at column ox
 // of a row is `top[off[t] + ox]`, for stride 1 in the zero-padded rows themselves (off[t] =
 // ky·dilation·pw + kx·dilation) and for stride 2 in rows split into their even columns then their
-// odd ones (see `split_columns`), where the taps of neighbouring outputs are neighbours again.
+// odd ones (see `pad_split_rows`), where the taps of neighbouring outputs are neighbours again.
 // (The table also keeps an integer division per tap out of the loops: on 32² and 16² planes, 5×5,
 // those divisions cost more than the taps.)
 
@@ -155,11 +155,11 @@ static void pad_split_rows(const float *x, int h, int w, int pad, int first, int
         }
         const float *s = x + (size_t)iy * w - pad;  // s[c] is the padded row's column c, for pad ≤ c < pad + w
         int j = 0;
-        // Columns 2j ..< 2j + 16 inside the row: eight evens and eight odds from two loads.
         for (; 2 * j < pad; j++) {
             e[j] = 0;
             o[j] = 2 * j + 1 >= pad && 2 * j + 1 < pad + w ? s[2 * j + 1] : 0;
         }
+        // Columns 2j ..< 2j + 16 inside the row: eight evens and eight odds from two loads.
         for (; 2 * j + 16 <= pad + w; j += 8) {
             const __m256 a = _mm256_loadu_ps(s + 2 * j), c = _mm256_loadu_ps(s + 2 * j + 8);
             // Within each 128-bit lane [a0 a2 c0 c2 | a4 a6 c4 c6], then the 64-bit pairs reordered.
@@ -179,6 +179,15 @@ size_t tsr_depthwise_scratch_count(int h, int w, int pad) {
 
 enum { MAX_TAPS = 121 };  // 11×11; larger kernels take the plain loops
 
+// The offset of tap t in the padded rows (stride 1) or in the rows split into even and odd
+// columns (stride 2; see `pad_split_rows`), as the forward pass's vector paths read them.
+static void tap_offsets(int kh, int kw, int stride, int dilation, int pw, int *off) {
+    for (int t = 0; t < kh * kw; t++) {
+        const int ky = t / kw, column = (t % kw) * dilation;
+        off[t] = ky * dilation * pw + (stride == 1 ? column : (column % 2 ? (pw + 1) / 2 : 0) + column / 2);
+    }
+}
+
 // The plane goes in bands of output rows whose zero-padded input rows (about 64 KB) stay in
 // cache while the band's taps read them, instead of a whole padded plane (1 MB at 512², twice
 // a 512 KB L2) copied before the taps read it back (32 planes of 512², 3×3, 2 threads of an AVX2
@@ -191,12 +200,7 @@ void tsr_depthwise_rows_path(const float *x, int h, int w, const float *weights,
     const int vector = path >= 0 && tsr_cpu_avx2_fma() && (stride == 1 || stride == 2) && taps <= MAX_TAPS;
     const int wide = vector && tsr_vector_bits(path) == 512;
     int off[MAX_TAPS];
-    if (vector)
-        for (int t = 0; t < taps; t++) {
-            const int ky = t / kw, column = (t % kw) * dilation;
-            // Split rows: column c of the padded row is at c / 2 among the evens, (pw + 1) / 2 + c / 2 among the odds.
-            off[t] = ky * dilation * pw + (stride == 1 ? column : (column % 2 ? (pw + 1) / 2 : 0) + column / 2);
-        }
+    if (vector) tap_offsets(kh, kw, stride, dilation, pw, off);
     int band = (16384 / pw - reach) / stride + 1;
     if (band < 1) band = 1;
     const int end = first_row + row_count;
@@ -206,15 +210,10 @@ void tsr_depthwise_rows_path(const float *x, int h, int w, const float *weights,
         // h + 2·pad rows of the whole padded plane, which the scratch holds).
         const int inputs = (rows - 1) * stride + reach;
         float *out = y + (size_t)(first - first_row) * ow;
-        if (vector && stride == 2) {
+        if (vector && stride == 2)
             pad_split_rows(x, h, w, pad, first * stride, inputs, scratch);
-            if (wide)
-                rows_avx512_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
-            else
-                rows_avx2_taps(scratch, (size_t)stride * pw, off, weights, taps, bias, relu, out, rows, ow);
-            continue;
-        }
-        tsr_pad_rows(x, 1, h, w, pad, first * stride, inputs, (size_t)pw, scratch);
+        else
+            tsr_pad_rows(x, 1, h, w, pad, first * stride, inputs, (size_t)pw, scratch);
         if (!vector) {
             if (path >= 0 && tsr_cpu_avx2_fma())  // strides above 2, kernels above 11×11
                 rows_avx2(scratch, pw, weights, kh, kw, stride, dilation, bias, relu, out, rows, ow);
@@ -279,15 +278,6 @@ static float tap_dot(const float *dy, const float *in, int pw, int stride, int o
     return total;
 }
 
-// The offset of tap t in the padded rows (stride 1) or in the rows split into even and odd
-// columns (stride 2; see `pad_split_rows`), as the forward pass's vector paths read them.
-static void tap_offsets(int kh, int kw, int stride, int dilation, int pw, int *off) {
-    for (int t = 0; t < kh * kw; t++) {
-        const int ky = t / kw, column = (t % kw) * dilation;
-        off[t] = ky * dilation * pw + (stride == 1 ? column : (column % 2 ? (pw + 1) / 2 : 0) + column / 2);
-    }
-}
-
 void tsr_depthwise_weight_gradient(const float *x, const float *dy, int h, int w, int kh, int kw,
                                    int stride, int pad, int dilation, int oh, int ow,
                                    float *dw, float *scratch, int portable) {
@@ -341,10 +331,7 @@ static void input_gradient_avx2(const float *dy, const float *weights, int h, in
         if (pad % 2) { target[0] = row[even + pad / 2]; j = 1; }
         for (; j + 16 <= w; j += 16) {  // c = pad + j even: 8 evens and 8 odds make 16 columns
             const int c = pad + j;
-            const __m256 e = _mm256_loadu_ps(row + c / 2), o = _mm256_loadu_ps(row + even + c / 2);
-            const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-            _mm256_storeu_ps(target + j, _mm256_permute2f128_ps(lo, hi, 0x20));
-            _mm256_storeu_ps(target + j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            tsr_interleave8(_mm256_loadu_ps(row + c / 2), _mm256_loadu_ps(row + even + c / 2), target + j);
         }
         for (; j < w; j++) {
             const int c = pad + j;

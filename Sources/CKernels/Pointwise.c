@@ -46,20 +46,20 @@ static size_t chunk_pixels(int cin, size_t block) {
     return chunk < block ? block : chunk;
 }
 
-size_t tsr_pointwise_scratch_count(int cin) {
+// The larger chunk of the two paths (blocks of 24 and 32 pixels).
+static size_t largest_chunk(int cin) {
     const size_t a = chunk_pixels(cin, PIXELS), b = chunk_pixels(cin, 32);
-    return (a > b ? a : b) * (size_t)cin;
+    return a > b ? a : b;
 }
 
-size_t tsr_pointwise_upsampled_scratch_count(int cin, int cout) {
-    const size_t a = chunk_pixels(cin, PIXELS), b = chunk_pixels(cin, 32);
-    return (a > b ? a : b) * ((size_t)cin + (size_t)cout);
-}
+size_t tsr_pointwise_scratch_count(int cin) { return largest_chunk(cin) * (size_t)cin; }
+
+// The chunk's copied input, then its up-sampled term (`cout` runs of the chunk's length).
+size_t tsr_pointwise_upsampled_scratch_count(int cin, int cout) { return largest_chunk(cin) * ((size_t)cin + (size_t)cout); }
 
 // The up-sampled term of a chunk, channel by channel: u[co·pixels + i] = up[co][(r/2)·(width/2) +
 // c/2] for pixel p0 + i = r·width + c (each value of `up` twice in a row, each row twice), in runs
-// to the end of each row; from an even column, 8 values make 16 with one unpack and one lane
-// permutation per half.
+// to the end of each row; from an even column, 8 values make 16 (`tsr_interleave8`).
 __attribute__((target("avx2,fma")))
 static void fill_upsampled(const float *up, int width, int cout, size_t p0, size_t pixels, size_t plane, float *u) {
     const size_t half = (size_t)width / 2, low = plane / 4;
@@ -74,9 +74,7 @@ static void fill_upsampled(const float *up, int width, int cout, size_t p0, size
             if (c % 2) { dst[i] = row[c / 2]; j = 1; }
             for (; j + 16 <= n; j += 16) {
                 const __m256 a = _mm256_loadu_ps(row + (c + j) / 2);
-                const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);
-                _mm256_storeu_ps(dst + i + j, _mm256_permute2f128_ps(lo, hi, 0x20));
-                _mm256_storeu_ps(dst + i + j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+                tsr_interleave8(a, a, dst + i + j);
             }
             for (; j < n; j++) dst[i + j] = row[(c + j) / 2];
             i += n;

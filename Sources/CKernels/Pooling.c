@@ -64,8 +64,27 @@ void tsr_max_pool2x2_plane(const float *x, int h, int w, float *y, int portable)
 // 2: an output row's two input rows are equal or adjacent), and each output row blends its two.
 #pragma STDC FP_CONTRACT OFF
 
+// The x pass of one input row from output column `j` on, and the blend of two such rows from
+// column `j` on: the portable loops, and the tails of the vector ones.
+static void row_x_from(int j, const float *line, const int *x0, const int *x1, const float *fx, int ow, float *out) {
+    for (; j < ow; j++) {
+        const float t0 = line[x0[j]] * (1 - fx[j]), t1 = line[x1[j]] * fx[j];
+        out[j] = t0 + t1;
+    }
+}
+
+static void blend_from(int j, const float *top, const float *bottom, float f, int ow, float *out) {
+    const float g = 1 - f;
+    for (; j < ow; j++) {
+        const float t0 = top[j] * g, t1 = bottom[j] * f;
+        out[j] = t0 + t1;
+    }
+}
+
+// The vector x pass: 8 outputs at a time while their taps fit a window of 8 inputs; returns the
+// first column it did not write.
 __attribute__((target("avx2,fma")))
-static void bilinear_row_x(const float *line, int w, const int *x0, const int *x1, const float *fx, int ow, float *out) {
+static int row_x_avx2(const float *line, int w, const int *x0, const int *x1, const float *fx, int ow, float *out) {
     int j = 0;
     const __m256 one = _mm256_set1_ps(1.0f);
     for (; j + 8 <= ow; j += 8) {
@@ -78,50 +97,21 @@ static void bilinear_row_x(const float *line, int w, const int *x0, const int *x
         const __m256 a = _mm256_permutevar8x32_ps(v, i0), c = _mm256_permutevar8x32_ps(v, i1);
         _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_mul_ps(a, _mm256_sub_ps(one, f)), _mm256_mul_ps(c, f)));
     }
-    for (; j < ow; j++) {
-        const float t0 = line[x0[j]] * (1 - fx[j]), t1 = line[x1[j]] * fx[j];
-        out[j] = t0 + t1;
-    }
+    return j;
 }
 
 __attribute__((target("avx2,fma")))
-static void bilinear_plane_avx2(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
-                                const int *y0, const int *y1, const float *fy, int oh, int ow, float *y, float *slots) {
-    int held[2] = {-1, -1};
-    const __m256 one = _mm256_set1_ps(1.0f);
-    for (int i = 0; i < oh; i++) {
-        const int rows[2] = {y0[i], y1[i]};
-        const float *lines[2];
-        for (int k = 0; k < 2; k++) {
-            const int r = rows[k], s = r & 1;
-            if (held[s] != r) {
-                bilinear_row_x(x + (size_t)r * w, w, x0, x1, fx, ow, slots + (size_t)s * ow);
-                held[s] = r;
-            }
-            lines[k] = slots + (size_t)s * ow;
-        }
-        float *out = y + (size_t)i * ow;
-        const float f = fy[i], g = 1 - f;
-        const __m256 vf = _mm256_set1_ps(f), vg = _mm256_sub_ps(one, vf);
-        int j = 0;
-        for (; j + 8 <= ow; j += 8)
-            _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(lines[0] + j), vg),
-                                                    _mm256_mul_ps(_mm256_loadu_ps(lines[1] + j), vf)));
-        for (; j < ow; j++) {
-            const float t0 = lines[0][j] * g, t1 = lines[1][j] * f;
-            out[j] = t0 + t1;
-        }
-    }
-    (void)h;
+static int blend_avx2(const float *top, const float *bottom, float f, int ow, float *out) {
+    const __m256 vf = _mm256_set1_ps(f), vg = _mm256_sub_ps(_mm256_set1_ps(1.0f), vf);
+    int j = 0;
+    for (; j + 8 <= ow; j += 8)
+        _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(top + j), vg), _mm256_mul_ps(_mm256_loadu_ps(bottom + j), vf)));
+    return j;
 }
 
 void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, const int *x1, const float *fx,
                                  const int *y0, const int *y1, const float *fy, float *y, float *scratch, int portable) {
-    const int oh = 2 * h, ow = 2 * w;
-    if (!portable && tsr_cpu_avx2_fma()) {
-        bilinear_plane_avx2(x, h, w, x0, x1, fx, y0, y1, fy, oh, ow, y, scratch);
-        return;
-    }
+    const int oh = 2 * h, ow = 2 * w, vector = !portable && tsr_cpu_avx2_fma();
     int held[2] = {-1, -1};
     for (int i = 0; i < oh; i++) {
         const int rows[2] = {y0[i], y1[i]};
@@ -131,18 +121,13 @@ void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, co
             float *slot = scratch + (size_t)s * ow;
             if (held[s] != r) {
                 const float *line = x + (size_t)r * w;
-                for (int j = 0; j < ow; j++) {
-                    const float t0 = line[x0[j]] * (1 - fx[j]), t1 = line[x1[j]] * fx[j];
-                    slot[j] = t0 + t1;
-                }
+                row_x_from(vector ? row_x_avx2(line, w, x0, x1, fx, ow, slot) : 0, line, x0, x1, fx, ow, slot);
                 held[s] = r;
             }
             lines[k] = slot;
         }
-        for (int j = 0; j < ow; j++) {
-            const float t0 = lines[0][j] * (1 - fy[i]), t1 = lines[1][j] * fy[i];
-            y[(size_t)i * ow + j] = t0 + t1;
-        }
+        float *out = y + (size_t)i * ow;
+        blend_from(vector ? blend_avx2(lines[0], lines[1], fy[i], ow, out) : 0, lines[0], lines[1], fy[i], ow, out);
     }
 }
 
@@ -150,16 +135,20 @@ void tsr_upsample_bilinear_plane(const float *x, int h, int w, const int *x0, co
 // gradient folded along x into one input-width row (`folded`, w floats), then added to its two
 // input rows with their weights — the loops of the Swift code it replaces, in their order and
 // with their roundings (a product, then the sum), so the same bits; the row updates in AVX2.
-__attribute__((target("avx2,fma")))
-static void add_scaled_avx2(float *row, const float *folded, float f, int w) {
-    const __m256 vf = _mm256_set1_ps(f);
-    int k = 0;
-    for (; k + 8 <= w; k += 8)
-        _mm256_storeu_ps(row + k, _mm256_add_ps(_mm256_loadu_ps(row + k), _mm256_mul_ps(_mm256_loadu_ps(folded + k), vf)));
+static void add_scaled_from(int k, float *row, const float *folded, float f, int w) {
     for (; k < w; k++) {
         const float t = folded[k] * f;
         row[k] = row[k] + t;
     }
+}
+
+__attribute__((target("avx2,fma")))
+static int add_scaled_avx2(float *row, const float *folded, float f, int w) {
+    const __m256 vf = _mm256_set1_ps(f);
+    int k = 0;
+    for (; k + 8 <= w; k += 8)
+        _mm256_storeu_ps(row + k, _mm256_add_ps(_mm256_loadu_ps(row + k), _mm256_mul_ps(_mm256_loadu_ps(folded + k), vf)));
+    return k;
 }
 
 void tsr_upsample_bilinear_backward_plane(const float *dy, int h, int w, const int *x0, const int *x1, const float *fx,
@@ -173,14 +162,9 @@ void tsr_upsample_bilinear_backward_plane(const float *dy, int h, int w, const i
             folded[x0[j]] += a;
             folded[x1[j]] += b;
         }
-        float *top = dx + (size_t)y0[i] * w, *bottom = dx + (size_t)y1[i] * w;
-        const float g0 = 1 - fy[i], g1 = fy[i];
-        if (vector) {
-            add_scaled_avx2(top, folded, g0, w);
-            add_scaled_avx2(bottom, folded, g1, w);
-        } else {
-            for (int k = 0; k < w; k++) { const float t = folded[k] * g0; top[k] = top[k] + t; }
-            for (int k = 0; k < w; k++) { const float t = folded[k] * g1; bottom[k] = bottom[k] + t; }
-        }
+        const float weights[2] = {1 - fy[i], fy[i]};
+        float *targets[2] = {dx + (size_t)y0[i] * w, dx + (size_t)y1[i] * w};
+        for (int k = 0; k < 2; k++)
+            add_scaled_from(vector ? add_scaled_avx2(targets[k], folded, weights[k], w) : 0, targets[k], folded, weights[k], w);
     }
 }
