@@ -185,9 +185,9 @@ final class CellLayer: Layer {
     static func sum(_ cell: Cell, _ ops: [(any Layer)?], _ nodes: [Variable], _ c: ForwardContext) -> Variable {
         let skip = cell.skip ? [nodes[cell.inputs[0]]] : []
         func branch(_ k: Int) -> Variable { ops[k].map { $0(nodes[cell.inputs[k]], c) } ?? nodes[cell.inputs[k]] }
-        if let f = ops.prefix(2).firstIndex(where: { $0 is SeparableConvolution }), let separable = ops[f] as? SeparableConvolution {
-            let others = ops.indices.filter { $0 != f }.map(branch) + skip
-            return separable(nodes[cell.inputs[f]], c, adding: others)
+        for f in ops.indices.prefix(2) {
+            guard let separable = ops[f] as? SeparableConvolution else { continue }
+            return separable(nodes[cell.inputs[f]], c, adding: ops.indices.filter { $0 != f }.map(branch) + skip)
         }
         // The branches, then the skip: one pass for all of them.
         return addAll(ops.indices.map(branch) + skip)

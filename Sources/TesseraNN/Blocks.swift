@@ -53,12 +53,11 @@ public final class ConvNorm: Layer {
 }
 
 extension ConvNorm {
-    /// The block on the channel concatenation of `upsampleNearest2x(x)` and `parts`: with a 1×1
-    /// convolution, a folded normalization and ReLU (or none), in evaluation without writing the
+    /// The block on the channel concatenation of `upsampleNearest2x(x)` and `parts`: with a folded
+    /// normalization and ReLU (or none), in evaluation a 1×1 convolution never writes the
     /// up-sampled input (see ``Conv2d/foldedWith(_:upsampled:concatenated:_:relu:)``).
     public func callAsFunction(upsampled x: Variable, concatenated parts: [Variable], _ context: ForwardContext) -> Variable {
-        guard let norm, activation == .relu || activation == .none, conv.weight.value.shape[2...] == [1, 1],
-              conv.geometry.stride == 1, conv.geometry.padding == 0, conv.geometry.groups == 1 else {
+        guard let norm, activation == .relu || activation == .none else {
             return self(concatenated: [upsampleNearest2x(x)] + parts, context)
         }
         return conv.foldedWith(norm, upsampled: x, concatenated: parts, context, relu: activation == .relu)
@@ -70,10 +69,7 @@ extension ConvNorm {
     /// With `adding`, the block's output plus those terms, in order (`addAll`), added in the same
     /// pass where the fused path runs.
     public func afterDepthwise(_ depthwise: Conv2d, _ x: Variable, _ context: ForwardContext, adding: [Variable] = []) -> Variable {
-        guard let norm, activation == .relu || activation == .none else {
-            let y = self(depthwise(x, context), context)
-            return adding.isEmpty ? y : addAll([y] + adding)
-        }
+        guard let norm, activation == .relu || activation == .none else { return addAll([self(depthwise(x, context), context)] + adding) }
         return conv.foldedWith(norm, afterDepthwise: depthwise, x, context, relu: activation == .relu, adding: adding)
     }
 }

@@ -51,11 +51,11 @@ public final class Conv2d: Layer {
     }
 
     /// ``foldedWith(_:concatenated:_:relu:)`` of `[upsampleNearest2x(x)] + parts`: in evaluation, a
-    /// 1×1 convolution never writes the up-sampled input (see
+    /// 1×1 convolution (stride 1, no padding, one group) never writes the up-sampled input (see
     /// ``conv2d(upsampled:concatenated:weight:bias:relu:)``).
     public func foldedWith(_ norm: BatchNorm2d, upsampled x: Variable, concatenated parts: [Variable], _ context: ForwardContext,
                            relu: Bool) -> Variable {
-        guard !context.training, bias == nil else {
+        guard !context.training, bias == nil, geometry == ConvolutionGeometry(), weight.value.shape[2...] == [1, 1] else {
             return foldedWith(norm, concatenated: [upsampleNearest2x(x)] + parts, context, relu: relu)
         }
         let (weights, shift) = folded(with: norm)
@@ -71,8 +71,7 @@ public final class Conv2d: Layer {
     public func foldedWith(_ norm: BatchNorm2d, afterDepthwise depthwise: Conv2d, _ x: Variable, _ context: ForwardContext,
                            relu: Bool, adding: [Variable] = []) -> Variable {
         guard !context.training, bias == nil, depthwise.bias == nil else {
-            let y = foldedWith(norm, depthwise(x, context), context, relu: relu)
-            return adding.isEmpty ? y : addAll([y] + adding)
+            return addAll([foldedWith(norm, depthwise(x, context), context, relu: relu)] + adding)
         }
         let (weights, shift) = folded(with: norm)
         let y = separableConvolution(x, depthwise: depthwise.weight.variable(context), geometry: depthwise.geometry,

@@ -188,7 +188,9 @@ let gemm = only != nil ? .nan : median(runs) {
         }
     } }
 }
-print(String(format: "sgemm peak (%d × %d³ at once): %.3f s, %.1f GFLOP/s", threads, n, gemm, Double(threads) * 2 * pow(Double(n), 3) / gemm / 1e9))
+if only == nil {
+    print(String(format: "sgemm peak (%d × %d³ at once): %.3f s, %.1f GFLOP/s", threads, n, gemm, Double(threads) * 2 * pow(Double(n), 3) / gemm / 1e9))
+}
 
 // Convolutions of unet-bn and the MultiResUNets at 512² (forward, batch 1).
 let shapes: [(String, Int, Int, Int, Int)] = [

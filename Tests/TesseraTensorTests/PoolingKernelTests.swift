@@ -50,12 +50,16 @@ struct PoolingKernelTests {
 
     /// Bilinear 2× up-sampling element by element in Swift (each product rounded, then the sum),
     /// as the C kernel promises to compute it.
+    /// Output position `o` of a 2× up-sampling of `size` inputs: its two input positions and the
+    /// second's weight, by the definition.
+    static func bilinearTaps(_ o: Int, _ size: Int, alignCorners: Bool) -> (Int, Int, Float) {
+        let s: Float = alignCorners ? Float(o) * Float(size - 1) / Float(2 * size - 1) : max(0, (Float(o) + 0.5) / 2 - 0.5)
+        let i0 = min(Int(s), size - 1)
+        return (i0, min(i0 + 1, size - 1), s - Float(i0))
+    }
+
     static func bilinearReference(_ x: [Float], h: Int, w: Int, alignCorners: Bool) -> [Float] {
-        func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) {
-            let s: Float = alignCorners ? (2 * size > 1 ? Float(o) * Float(size - 1) / Float(2 * size - 1) : 0) : max(0, (Float(o) + 0.5) / 2 - 0.5)
-            let i0 = min(Int(s), size - 1)
-            return (i0, min(i0 + 1, size - 1), s - Float(i0))
-        }
+        func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) { bilinearTaps(o, size, alignCorners: alignCorners) }
         var y = [Float](repeating: 0, count: 4 * h * w)
         for i in 0..<(2 * h) {
             let (y0, y1, fy) = taps(i, h)
@@ -82,12 +86,8 @@ struct PoolingKernelTests {
                 #expect(got.elementsEqual(expected) { $0.bitPattern == $1.bitPattern }, "align \(alignCorners), plane \(plane)")
                 // The portable loops, given the same taps.
                 func taps(_ size: Int) -> ([Int32], [Int32], [Float]) {
-                    let t = (0..<(2 * size)).map { o -> (Int32, Int32, Float) in
-                        let s: Float = alignCorners ? Float(o) * Float(size - 1) / Float(2 * size - 1) : max(0, (Float(o) + 0.5) / 2 - 0.5)
-                        let i0 = min(Int(s), size - 1)
-                        return (Int32(i0), Int32(min(i0 + 1, size - 1)), s - Float(i0))
-                    }
-                    return (t.map(\.0), t.map(\.1), t.map(\.2))
+                    let t = (0..<(2 * size)).map { Self.bilinearTaps($0, size, alignCorners: alignCorners) }
+                    return (t.map { Int32($0.0) }, t.map { Int32($0.1) }, t.map(\.2))
                 }
                 let ((x0, x1, fx), (y0, y1, fy)) = (taps(size.w), taps(size.h))
                 var portable = [Float](repeating: .nan, count: expected.count), scratch = [Float](repeating: 0, count: 4 * size.w)
@@ -103,11 +103,7 @@ struct PoolingKernelTests {
         let x = Tensor.uniform([1, 2, size.h, size.w], limit: 1, seed: 41)
         let r = Tensor.uniform([1, 2, 2 * size.h, 2 * size.w], limit: 1, seed: 42)
         for alignCorners in [true, false] {
-            func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) {
-                let s: Float = alignCorners ? Float(o) * Float(size - 1) / Float(2 * size - 1) : max(0, (Float(o) + 0.5) / 2 - 0.5)
-                let i0 = min(Int(s), size - 1)
-                return (i0, min(i0 + 1, size - 1), s - Float(i0))
-            }
+            func taps(_ o: Int, _ size: Int) -> (Int, Int, Float) { Self.bilinearTaps(o, size, alignCorners: alignCorners) }
             let v = Variable(x, requiresGradient: true)
             upsampleBilinear2x(v, alignCorners: alignCorners).backward(r)
             let (h, w, ow) = (size.h, size.w, 2 * size.w)

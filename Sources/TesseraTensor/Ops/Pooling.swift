@@ -167,66 +167,57 @@ public func upsampleNearest2x(_ x: Variable) -> Variable {
 /// (UNet++'s reference); without, pixel centres are mapped (`(o + 0.5)/2 − 0.5`, clamped), as
 /// PyTorch's `align_corners=False`.
 public func upsampleBilinear2x(_ x: Variable, alignCorners: Bool) -> Variable {
+    typealias Taps = (UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafePointer<Float>,
+                      UnsafePointer<Int32>, UnsafePointer<Int32>, UnsafePointer<Float>)
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (2 * h, 2 * w)
-    func taps(_ o: Int, _ size: Int, _ outSize: Int) -> (Int, Int, Float) {
-        var s: Float
-        if alignCorners {
-            s = outSize > 1 ? Float(o) * Float(size - 1) / Float(outSize - 1) : 0
-        } else {
-            s = max(0, (Float(o) + 0.5) / 2 - 0.5)
+    // Per output column, then per output row: the two input positions and the second's weight.
+    var positions: [Int32] = [], weights: [Float] = []
+    for (size, outSize) in [(w, ow), (h, oh)] {
+        var second: [Int32] = []
+        for o in 0..<outSize {
+            let s: Float = alignCorners ? (outSize > 1 ? Float(o) * Float(size - 1) / Float(outSize - 1) : 0)
+                                        : max(0, (Float(o) + 0.5) / 2 - 0.5)
+            let i0 = min(Int(s), size - 1)
+            positions.append(Int32(i0))
+            second.append(Int32(min(i0 + 1, size - 1)))
+            weights.append(s - Float(i0))
         }
-        let i0 = min(Int(s), size - 1)
-        let i1 = min(i0 + 1, size - 1)
-        return (i0, i1, s - Float(i0))
+        positions += second  // x0 then x1 (ow each), then y0 then y1 (oh each)
     }
-    let rows = (0..<oh).map { taps($0, h, oh) }
-    let cols = (0..<ow).map { taps($0, w, ow) }
-    // One plane per task, over raw buffers. Separably: each input row is interpolated along x
-    // once, into one of two row slots (row y in slot y mod 2: an output row's two input rows are
-    // equal or adjacent), and each output row blends its two slots. The same float operations
-    // in the same order as interpolating element by element.
-    // One plane per task, in the C kernel (the x pass's taps gathered there by lane permutations
-    // of 8-input windows; the loop here ran them one by one): each input row interpolated along x
-    // once, each output row blending two such rows, every product rounded before the sum.
-    let (x0s, x1s, fxs) = (cols.map { Int32($0.0) }, cols.map { Int32($0.1) }, cols.map(\.2))
-    let (y0s, y1s, fys) = (rows.map { Int32($0.0) }, rows.map { Int32($0.1) }, rows.map(\.2))
+    // One plane per task, in the C kernel: each input row interpolated along x once (the taps of
+    // 8 outputs picked from an 8-input window by lane permutation), each output row blending two
+    // such rows, every product rounded before the sum; the gradient folds each output row's
+    // gradient along x into one input-width row and adds it to its two input rows.
+    func planes(_ body: (UnsafeMutablePointer<Float>, Int, Taps) -> Void, scratch: Int) {
+        positions.withUnsafeBufferPointer { ps in weights.withUnsafeBufferPointer { ws in
+            let (p, f) = (ps.baseAddress!, ws.baseAddress!)
+            let taps = UnsafeSendable((p, p + ow, f, p + 2 * ow, p + 2 * ow + oh, f + ow))
+            Parallel.forEachThread(n * c, threads: Parallel.threads) { range in
+                let space = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+                defer { space.deallocate() }
+                for plane in range { body(space, plane, taps.value) }
+            }
+        } }
+    }
     let y = withPointer(x.value) { source in
         Tensor.filled(shape: [n, c, oh, ow]) { out in
             let target = UnsafeSendable(out.baseAddress!)
-            x0s.withUnsafeBufferPointer { x0 in x1s.withUnsafeBufferPointer { x1 in fxs.withUnsafeBufferPointer { fx in
-            y0s.withUnsafeBufferPointer { y0 in y1s.withUnsafeBufferPointer { y1 in fys.withUnsafeBufferPointer { fy in
-                let taps = UnsafeSendable((x0.baseAddress!, x1.baseAddress!, fx.baseAddress!, y0.baseAddress!, y1.baseAddress!, fy.baseAddress!))
-                Parallel.forEach(n * c) { p in
-                    let slots = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
-                    defer { slots.deallocate() }
-                    let t = taps.value
-                    tsr_upsample_bilinear_plane(source.value + p * h * w, Int32(h), Int32(w), t.0, t.1, t.2, t.3, t.4, t.5,
-                                                target.value + p * oh * ow, slots, 0)
-                }
-            } } } } } }
+            planes({ slots, p, t in
+                tsr_upsample_bilinear_plane(source.value + p * h * w, Int32(h), Int32(w), t.0, t.1, t.2, t.3, t.4, t.5,
+                                            target.value + p * oh * ow, slots, 0)
+            }, scratch: 2 * ow)
         }
     }
     return Variable(y, inputs: [x]) { dy in
-        // Separably too: each output row's gradient is folded along x into one input-width row,
-        // which goes to its two input rows with their weights.
-        // Separably too, in the C kernel: each output row's gradient is folded along x into one
-        // input-width row, which goes to its two input rows with their weights.
         var dx = Tensor(shape: x.shape)
         withPointer(dy) { dys in
             dx.scalars.withUnsafeMutableBufferPointer { dxs in
-            x0s.withUnsafeBufferPointer { x0 in x1s.withUnsafeBufferPointer { x1 in fxs.withUnsafeBufferPointer { fx in
-            y0s.withUnsafeBufferPointer { y0 in y1s.withUnsafeBufferPointer { y1 in fys.withUnsafeBufferPointer { fy in
                 let target = UnsafeSendable(dxs.baseAddress!)
-                let taps = UnsafeSendable((x0.baseAddress!, x1.baseAddress!, fx.baseAddress!, y0.baseAddress!, y1.baseAddress!, fy.baseAddress!))
-                Parallel.forEach(n * c) { p in
-                    let folded = UnsafeMutablePointer<Float>.allocate(capacity: w)
-                    defer { folded.deallocate() }
-                    let t = taps.value
+                planes({ folded, p, t in
                     tsr_upsample_bilinear_backward_plane(dys.value + p * oh * ow, Int32(h), Int32(w), t.0, t.1, t.2, t.3, t.4, t.5,
                                                          target.value + p * h * w, folded, 0)
-                }
-            } } } } } }
+                }, scratch: w)
             }
         }
         return [dx]

@@ -29,8 +29,7 @@ public func separableConvolution(_ x: Variable, depthwise: Variable, geometry g:
         && pointwise.shape[1] == cin && pointwise.shape[2] == 1 && pointwise.shape[3] == 1
         && PointwiseConvolution.applies(n: n, cin: cin, cout: cout, plane: h * w, kh: 1, kw: 1, g: .init())
     guard fused else {
-        let y = conv2d(conv2d(x, weight: depthwise, bias: nil, geometry: g), weight: pointwise, bias: bias, relu: relu)
-        return adding.isEmpty ? y : addAll([y] + adding)
+        return addAll([conv2d(conv2d(x, weight: depthwise, bias: nil, geometry: g), weight: pointwise, bias: bias, relu: relu)] + adding)
     }
     let plane = h * w
     // Rows per band: the band's depthwise output (cin × rows × w) within 256 KB, at least one row.
