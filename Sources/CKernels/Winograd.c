@@ -266,9 +266,9 @@ static const float zero_row[68];
 
 // The rows of `next` under a run's patch (its span of columns from x0), towards L1: a block
 // reads a few rows of each plane in turn, too short a stretch for the hardware's prefetchers.
-static inline void prefetch_patch(const float *next, int h, int w, int y0, int x0, int span) {
+static inline void prefetch_patch(const float *next, int h, int w, int y0, int x0, int span, int rows) {
     const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + span < w ? x0 + span : w;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < rows; i++) {
         if (y0 + i < 0 || y0 + i >= h) continue;
         const float *row = next + (size_t)(y0 + i) * w;
         for (int c = c0; c < c1; c += 16) _mm_prefetch((const char *)(row + c), _MM_HINT_T0);
@@ -298,7 +298,7 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
                 rows4[i] = rows[i] + 4;
             }
             const int masked = lo > 0 || hi < span;
-            if (next) prefetch_patch(next, h, w, y0, x0, span);
+            if (next) prefetch_patch(next, h, w, y0, x0, span, 6);
             if (run == 16) input_run16(rows, rows4, masked, lo, hi, v + t, stride);
             else input_run8(rows, rows4, masked, lo, hi, v + t, stride);
             t += run;
@@ -355,6 +355,137 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
             output_tile(m + t, stride, ty, tx, plane, h, w, bias, relu);
             t += 1;
         }
+    }
+}
+
+// The weight gradient's transforms. The forward pass computes each output tile as
+// Y = Aᵀ [Σ_ci U ⊙ V] A with U = G g Gᵀ, so its adjoint with respect to the weights is
+// dg = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ V] G: the output gradient's 4×4 tiles are transformed by A (4 → 6
+// values per direction), multiplied position by position with the input's transformed tiles and
+// summed over the tiles (36 GEMMs), and the sums transformed back by Gᵀ (6 → 3).
+
+// A applied to 4 values (a tile column or row): the columns of Aᵀ at the points 0, ±1, ±2, ∞.
+#define GRADIENT_1D(d0, d1, d2, d3, e0, e1, e2, e3, e4, e5, ADD, SUB, MUL, TWO, FOUR, EIGHT) \
+    do {                                                                                    \
+        const TYPE p_ = ADD(d0, d2), q_ = ADD(d1, d3);                                      \
+        const TYPE r_ = ADD(d0, MUL(FOUR, d2)), s_ = ADD(MUL(TWO, d1), MUL(EIGHT, d3));     \
+        e0 = d0;                                                                            \
+        e1 = ADD(p_, q_);                                                                   \
+        e2 = SUB(p_, q_);                                                                   \
+        e3 = ADD(r_, s_);                                                                   \
+        e4 = SUB(r_, s_);                                                                   \
+        e5 = d3;                                                                            \
+    } while (0)
+
+#define TYPE float
+static void gradient_tile(const float *plane, int h, int w, int ty, int tx, float *v, size_t stride) {
+    float d[4][4] = {{0}};
+    const int y0 = 4 * ty, x0 = 4 * tx;
+    for (int i = 0; i < 4 && y0 + i < h; i++)
+        for (int j = 0; j < 4 && x0 + j < w; j++) d[i][j] = plane[(size_t)(y0 + i) * w + x0 + j];
+    float e[6][4];
+    for (int j = 0; j < 4; j++)
+        GRADIENT_1D(d[0][j], d[1][j], d[2][j], d[3][j], e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j],
+                    S_ADD, S_SUB, S_MUL, 2.0f, 4.0f, 8.0f);
+    for (int i = 0; i < 6; i++) {
+        float r[6];
+        GRADIENT_1D(e[i][0], e[i][1], e[i][2], e[i][3], r[0], r[1], r[2], r[3], r[4], r[5], S_ADD, S_SUB, S_MUL, 2.0f, 4.0f, 8.0f);
+        for (int j = 0; j < 6; j++) v[(6 * i + j) * stride] = r[j];
+    }
+}
+#undef TYPE
+
+// gradient_runN: the N tiles' 4 × 4 outputs, row i of `rows[i]` holding the columns 0–3 of tiles
+// 0…N−1 one after another; columns from `hi` on (past the image's right edge) read as zeros
+// (`masked`). The loads and the transpose are input_runN's, so a run's tiles are stored in the
+// same order as there.
+#define GRADIENT_RUN(N, VEC, TARGET, LOAD, MASKLOAD, STORE, SET1, ADD, SUB, MUL, TRANSPOSE)                       \
+    __attribute__((target(TARGET)))                                                                            \
+    static void gradient_run##N(const float *const rows[4], int masked, int hi, float *v, size_t stride) {     \
+        const VEC two = SET1(2.0f), four = SET1(4.0f), eight = SET1(8.0f);                                     \
+        VEC d[4][4];                                                                                           \
+        for (int i = 0; i < 4; i++) {                                                                          \
+            const float *p = rows[i];                                                                          \
+            if (masked)                                                                                        \
+                TRANSPOSE(MASKLOAD(p, 0, 0, hi), MASKLOAD(p + N, N, 0, hi), MASKLOAD(p + 2 * N, 2 * N, 0, hi), \
+                          MASKLOAD(p + 3 * N, 3 * N, 0, hi), d[i]);                                            \
+            else                                                                                               \
+                TRANSPOSE(LOAD(p), LOAD(p + N), LOAD(p + 2 * N), LOAD(p + 3 * N), d[i]);                       \
+        }                                                                                                      \
+        VEC e[6][4];                                                                                           \
+        for (int j = 0; j < 4; j++)                                                                            \
+            GRADIENT_1D(d[0][j], d[1][j], d[2][j], d[3][j], e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j], \
+                        ADD, SUB, MUL, two, four, eight);                                                      \
+        for (int i = 0; i < 6; i++) {                                                                          \
+            VEC r[6];                                                                                          \
+            GRADIENT_1D(e[i][0], e[i][1], e[i][2], e[i][3], r[0], r[1], r[2], r[3], r[4], r[5], ADD, SUB, MUL, two, four, eight); \
+            for (int j = 0; j < 6; j++) STORE(v + (6 * i + j) * stride, r[j]);                                 \
+        }                                                                                                      \
+    }
+
+#define TYPE __m256
+GRADIENT_RUN(8, __m256, "avx2", _mm256_loadu_ps, mask_load8, _mm256_storeu_ps, _mm256_set1_ps, V_ADD, V_SUB, V_MUL, transpose_lanes)
+#undef TYPE
+#define TYPE __m512
+GRADIENT_RUN(16, __m512, "avx512f", _mm512_loadu_ps, mask_load16, _mm512_storeu_ps, _mm512_set1_ps, W_ADD, W_SUB, W_MUL,
+             transpose_lanes16)
+#undef TYPE
+
+void tsr_winograd_gradient(const float *plane, int h, int w, int tilesW, int first, int count,
+                           float *v, size_t stride, int portable, const float *next) {
+    const int vector = vector_path(portable);
+    int t = 0;
+    while (t < count) {
+        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
+        const int run = run_length(vector, count, t);
+        if (run && tilesW - tx >= run) {
+            const int y0 = 4 * ty, x0 = 4 * tx, span = 4 * run;
+            const int hi = w - x0 < span ? w - x0 : span;
+            const float *rows[4];
+            for (int i = 0; i < 4; i++) rows[i] = y0 + i < h ? plane + (size_t)(y0 + i) * w + x0 : zero_row;
+            if (next) prefetch_patch(next, h, w, y0, x0, span, 4);
+            if (run == 16) gradient_run16(rows, hi < span, hi, v + t, stride);
+            else gradient_run8(rows, hi < span, hi, v + t, stride);
+            t += run;
+        } else if (run) {
+            // Tiles across tile rows: tile k's 4 × 4 outputs gathered at column 4k.
+            float patch[4][64] = {{0}};
+            for (int k = 0; k < run; k++) {
+                const int oy = 4 * ((first + t + k) / tilesW), ox = 4 * ((first + t + k) % tilesW);
+                for (int i = 0; i < 4 && oy + i < h; i++)
+                    for (int j = 0; j < 4 && ox + j < w; j++) patch[i][4 * k + j] = plane[(size_t)(oy + i) * w + ox + j];
+            }
+            const float *rows[4] = {patch[0], patch[1], patch[2], patch[3]};
+            if (run == 16) gradient_run16(rows, 0, 0, v + t, stride);
+            else gradient_run8(rows, 0, 0, v + t, stride);
+            t += run;
+        } else {
+            gradient_tile(plane, h, w, ty, tx, v + t, stride);
+            t += 1;
+        }
+    }
+}
+
+// Gᵀ applied to 6 values: the kernel's 3 from a transformed row or column.
+#define WEIGHT_GRADIENT_1D(r0, r1, r2, r3, r4, r5, k0, k1, k2)                                       \
+    do {                                                                                          \
+        const float s_ = r1 + r2, t_ = r3 + r4;                                                   \
+        k0 = 0.25f * r0 - s_ / 6 + t_ / 24;                                                       \
+        k1 = (r2 - r1) / 6 + (r3 - r4) / 12;                                                      \
+        k2 = (t_ - s_) / 6 + r5;                                                                  \
+    } while (0)
+
+void tsr_winograd_weights_gradient(const float *u, size_t first, size_t count, size_t pairs, float *w) {
+    for (size_t p = first; p < first + count; p++) {
+        float t[6][3];
+        for (int i = 0; i < 6; i++) {
+            const float *row = u + (size_t)(6 * i) * pairs + p;
+            WEIGHT_GRADIENT_1D(row[0], row[pairs], row[2 * pairs], row[3 * pairs], row[4 * pairs], row[5 * pairs],
+                               t[i][0], t[i][1], t[i][2]);
+        }
+        float *k = w + 9 * p;
+        for (int j = 0; j < 3; j++)
+            WEIGHT_GRADIENT_1D(t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j], k[j], k[3 + j], k[6 + j]);
     }
 }
 

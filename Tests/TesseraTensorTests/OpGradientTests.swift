@@ -601,3 +601,96 @@ struct MatrixOpGradientTests {
         checkGradients([z]) { v in softmaxEntropy(v[0]) }
     }
 }
+
+@Suite("Winograd's weight gradient")
+struct WinogradGradientTests {
+    /// dW[co][ci][a][b] = Σ dY[i][co][y][x] · X[i][ci][y + a − 1][x + b − 1] in Double, and the
+    /// sum of the terms' magnitudes (the scale of the rounding errors).
+    func directGradient(_ x: Tensor, _ dy: Tensor) -> (dw: [Double], magnitude: [Double]) {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let cout = dy.shape[1]
+        var dw = [Double](repeating: 0, count: cout * cin * 9), magnitude = dw
+        for i in 0..<n { for co in 0..<cout { for ci in 0..<cin { for a in 0..<3 { for b in 0..<3 {
+            var (s, m) = (0.0, 0.0)
+            for y in 0..<h where y + a - 1 >= 0 && y + a - 1 < h {
+                for xx in 0..<w where xx + b - 1 >= 0 && xx + b - 1 < w {
+                    let t = Double(dy.scalars[((i * cout + co) * h + y) * w + xx]) * Double(x.scalars[((i * cin + ci) * h + y + a - 1) * w + xx + b - 1])
+                    s += t
+                    m += abs(t)
+                }
+            }
+            dw[(co * cin + ci) * 9 + a * 3 + b] += s
+            magnitude[(co * cin + ci) * 9 + a * 3 + b] += m
+        } } } } }
+        return (dw, magnitude)
+    }
+
+    func gradient(_ x: Tensor, _ dy: Tensor, portable: Bool, blockTiles: Int?) -> [Float] {
+        let (n, cin, h, w, cout) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[1])
+        var dw = [Float](repeating: .nan, count: cout * cin * 9)
+        x.scalars.withUnsafeBufferPointer { xs in dy.scalars.withUnsafeBufferPointer { ds in dw.withUnsafeMutableBufferPointer { gs in
+            Winograd.weightGradient(xs.baseAddress!, ds.baseAddress!, gs.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
+                                    portable: portable, blockTiles: blockTiles)
+        } } }
+        return dw
+    }
+
+    // Runs of 16 tiles in the image (135 columns), at the right edge (66 columns), gathered
+    // across tile rows, single tiles; blocks that hold the end of one image and the start of the
+    // next (forced block sizes), and the whole batch as one block (nil: as the shapes decide).
+    // (The vector transforms store a run's tiles in another order than the portable ones, so the
+    // GEMMs sum the tiles in another order: the two gradients agree within rounding, not bit for
+    // bit; the transforms themselves are compared bit for bit below.)
+    @Test("equals the direct sum within rounding, with the portable and the vector transforms, blocked and by position",
+          arguments: [(1, 3, 5, 37, 75, nil), (2, 4, 3, 13, 41, 24), (1, 2, 2, 5, 9, nil), (1, 2, 3, 9, 135, 40),
+                      (2, 2, 2, 7, 64, nil), (1, 3, 2, 10, 66, 16), (3, 2, 3, 13, 30, 8), (2, 3, 2, 11, 17, 8)] as [(Int, Int, Int, Int, Int, Int?)])
+    func direct(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int, blockTiles: Int?)) {
+        let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 201)
+        let dy = Tensor.uniform([c.n, c.cout, c.h, c.w], limit: 1, seed: 202)
+        let (expected, magnitude) = directGradient(x, dy)
+        for portable in [false, true] {
+            let dw = gradient(x, dy, portable: portable, blockTiles: c.blockTiles)
+            // F(4×4, 3×3)'s transforms scale values by up to 8² and 1/24²: its rounding error is
+            // within about 1e-5 of the terms' magnitudes (float's 6e-8 per rounding, amplified).
+            let worst = zip(dw.indices, dw).map { i, v in abs(Double(v) - expected[i]) / magnitude[i] }.max() ?? .nan
+            #expect(worst < 2e-5, "portable \(portable): worst error \(worst) of the terms' magnitudes")
+        }
+    }
+
+    @Test("the output gradient's vector transform gives each tile the portable code's 36 values, bit for bit",
+          arguments: [(37, 75), (13, 41), (5, 9), (9, 135), (7, 64), (10, 66), (13, 30)])
+    func transform(c: (h: Int, w: Int)) {
+        let plane = Tensor.uniform([c.h, c.w], limit: 1, seed: 206).scalars
+        let tilesW = (c.w + 3) / 4, tiles = (c.h + 3) / 4 * tilesW
+        func run(portable: Bool) -> [[Float]] {
+            var v = [Float](repeating: .nan, count: 36 * tiles)
+            plane.withUnsafeBufferPointer { p in v.withUnsafeMutableBufferPointer { vb in
+                tsr_winograd_gradient(p.baseAddress!, Int32(c.h), Int32(c.w), Int32(tilesW), 0, Int32(tiles), vb.baseAddress!, tiles,
+                                      portable ? 1 : 0, nil)
+            } }
+            // Each tile's 36 values, the tiles sorted (a run's tiles are stored in another order).
+            let columns = (0..<tiles).map { t in (0..<36).map { v[$0 * tiles + t] } }
+            return columns.sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        let (vector, portable) = (run(portable: false), run(portable: true))
+        #expect(!portable.joined().contains { $0.isNaN })
+        #expect(vector == portable, "\(zip(vector, portable).filter { $0 != $1 }.count) of \(tiles) tiles differ")
+    }
+
+    @Test("conv2d's backward pass takes it for a 3×3 layer of 16 channels or more, and its dW is the direct sum's")
+    func conv2dPath() {
+        let g = ConvolutionGeometry.same(kernel: 3)
+        #expect(Winograd.appliesToWeightGradient(cin: 16, cout: 24, kh: 3, kw: 3, g: g))
+        #expect(!Winograd.appliesToWeightGradient(cin: 8, cout: 24, kh: 3, kw: 3, g: g))
+        #expect(!Winograd.appliesToWeightGradient(cin: 16, cout: 24, kh: 3, kw: 3, g: .init(stride: 2, padding: 1)))
+        let x = Tensor.uniform([2, 16, 12, 21], limit: 1, seed: 203)
+        let w = Variable(Tensor.uniform([24, 16, 3, 3], limit: 0.1, seed: 204), requiresGradient: true)
+        let y = conv2d(Variable(x), weight: w, bias: nil, geometry: g)
+        let r = Tensor.uniform(y.shape, limit: 1, seed: 205)
+        y.backward(r)
+        let (expected, magnitude) = directGradient(x, r)
+        let dw = w.gradient!.scalars
+        let worst = zip(dw.indices, dw).map { i, v in abs(Double(v) - expected[i]) / magnitude[i] }.max() ?? .nan
+        #expect(worst < 2e-5, "worst error \(worst) of the terms' magnitudes")
+    }
+}

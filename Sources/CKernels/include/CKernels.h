@@ -66,6 +66,19 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
 /// (with `portable` non-zero, the scalar code only).
 void tsr_winograd_weights(const float *w, size_t first, size_t count, size_t pairs, float *u, int portable);
 
+/// The weight gradient's transform of the output gradient, `A dY Aᵀ`: the 4×4 tile `first + t`
+/// of one `h × w` plane of dY (zeros past its edge) becomes 36 values, position ξ at
+/// `v[ξ·stride + t]`, its tiles in the order `tsr_winograd_input` gives the input's tiles for the
+/// same `first`, `count` and `portable` (the GEMMs that pair them treat every tile alike).
+/// `next` (or NULL): the plane transformed next, whose rows under the same tiles are prefetched.
+void tsr_winograd_gradient(const float *plane, int h, int w, int tilesW, int first, int count,
+                           float *v, size_t stride, int portable, const float *next);
+
+/// The weight gradient's inverse transform `dg = Gᵀ dU G` for the kernels `first ..< first +
+/// count`: position ξ of kernel p read from `u[ξ·pairs + p]` (as `tsr_winograd_weights` writes
+/// U), the 3×3 gradient written to `w[9p ..< 9p + 9]`.
+void tsr_winograd_weights_gradient(const float *u, size_t first, size_t count, size_t pairs, float *w);
+
 /// Pointwise (1×1, stride 1) convolution of one image: `y[co][p] = bias[co] + Σ_ci w[co][ci] ·
 /// planes[ci][p − first]` (then, with `relu`, clamped at 0) for the pixels `first ..< first +
 /// count` of output planes `plane` floats long; `planes` holds one pointer per input channel, at

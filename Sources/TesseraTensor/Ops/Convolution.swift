@@ -155,13 +155,16 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     let wideInput = wide && !(selfAdjoint && Winograd.applies(cin: cout, cout: cin, kh: kh, kw: kw, g: g))
     // Depthwise: both gradients plane by plane (a stride-1 one's input gradient is its own adjoint).
     let depthwise = DepthwiseConvolution.applies(cin: cin, cout: cout, g: g)
+    // A 3×3 layer's weight gradient by Winograd's adjoint, wide or not (its 36 GEMMs beat the
+    // wide path's chunks too: unet's 1024→1024 at 32²).
+    let winogradGradient = Winograd.appliesToWeightGradient(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let output = out
     return Variable(out, inputs: inputs) { upstream in
         let dy = relu ? mapGradient(upstream, output, ReLUMask()) : upstream
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
-        // The depthwise and wide paths write every element of dW and read x and dY in place.
+        // The depthwise, wide and Winograd paths write every element of dW and read x and dY in place.
         var dw: Tensor?
-        if weight.requiresGradient && (depthwise || wide) {
+        if weight.requiresGradient && (depthwise || (wide && !winogradGradient)) {
             dw = withPointers([x.value, dy]) { p in
                 Tensor.filled(shape: weight.shape) { gs in
                     if depthwise {
@@ -171,6 +174,12 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
                         WideConvolution.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, h: h, w: w,
                                                        cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
                     }
+                }
+            }
+        } else if weight.requiresGradient && winogradGradient {
+            dw = withPointers([x.value, dy]) { p in
+                Tensor.filled(shape: weight.shape) { gs in
+                    Winograd.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w)
                 }
             }
         } else if weight.requiresGradient {

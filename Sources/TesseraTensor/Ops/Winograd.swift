@@ -184,15 +184,7 @@ enum Winograd {
                     for job in range {
                         let start = job * blockTiles
                         let count = min(blockTiles, total - start)
-                        // The block's pieces: (image, its first tile, tiles, column in the block).
-                        var pieces: [(b: Int, first: Int, count: Int, offset: Int)] = []
-                        var t = start
-                        while t < start + count {
-                            let (b, first) = (t / tiles, t % tiles)
-                            let length = min(tiles - first, start + count - t)
-                            pieces.append((b, first, length, t - start))
-                            t += length
-                        }
+                        let pieces = blockPieces(start: start, count: count, tiles: tiles)
                         // V[c][ξ][t] = Bᵀ d B for the 6×6 patch of tile t in channel c (in C,
                         // 8 tiles at a time with AVX2). A channel's 36 transformed rows lie
                         // together (the transform's 36 stores per run of tiles fall in one
