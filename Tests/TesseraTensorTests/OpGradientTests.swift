@@ -625,40 +625,43 @@ struct WinogradGradientTests {
         return (dw, magnitude)
     }
 
-    func gradient(_ x: Tensor, _ dy: Tensor, portable: Bool, blockTiles: Int?) -> [Float] {
+    func gradient(_ x: Tensor, _ dy: Tensor, portable: Bool, layout: Winograd.GradientLayout?) -> [Float] {
         let (n, cin, h, w, cout) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[1])
         var dw = [Float](repeating: .nan, count: cout * cin * 9)
         x.scalars.withUnsafeBufferPointer { xs in dy.scalars.withUnsafeBufferPointer { ds in dw.withUnsafeMutableBufferPointer { gs in
             Winograd.weightGradient(xs.baseAddress!, ds.baseAddress!, gs.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w,
-                                    portable: portable, blockTiles: blockTiles)
+                                    portable: portable, layout: layout)
         } } }
         return dw
     }
 
-    // Runs of 16 tiles in the image (135 columns), at the right edge (66 columns), gathered
-    // across tile rows, single tiles; blocks that hold the end of one image and the start of the
-    // next (forced block sizes), and the whole batch as one block (nil: as the shapes decide).
-    // (The vector transforms store a run's tiles in another order than the portable ones, so the
-    // GEMMs sum the tiles in another order: the two gradients agree within rounding, not bit for
-    // bit; the transforms themselves are compared bit for bit below.)
-    @Test("equals the direct sum within rounding, with the portable and the vector transforms, blocked and by position",
-          arguments: [(1, 3, 5, 37, 75, nil), (2, 4, 3, 13, 41, 24), (1, 2, 2, 5, 9, nil), (1, 2, 3, 9, 135, 40),
-                      (2, 2, 2, 7, 64, nil), (1, 3, 2, 10, 66, 16), (3, 2, 3, 13, 30, 8), (2, 3, 2, 11, 17, 8)] as [(Int, Int, Int, Int, Int, Int?)])
-    func direct(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int, blockTiles: Int?)) {
+    // Runs of 16 tiles in the image (135 columns), at the right edge (66 columns; 62: a run of 16
+    // whose last tile is cut by the edge), gathered across tile rows, single tiles; blocks and
+    // chunks that hold the end of one image and the start of the next (given sizes), and the
+    // shapes' own choice (nil). (The vector transforms store a run's tiles in another order than
+    // the portable ones, so the GEMMs sum the tiles in another order: the two gradients agree
+    // within rounding, not bit for bit; the transforms themselves are compared bit for bit below.)
+    @Test("equals the direct sum within rounding, with the portable and the vector transforms, in blocks and by position",
+          arguments: [(1, 3, 5, 37, 75, nil), (2, 4, 3, 13, 41, .blocks(24)), (1, 2, 2, 5, 9, nil), (1, 2, 3, 9, 135, .blocks(40)),
+                      (2, 2, 2, 7, 64, nil), (1, 3, 2, 10, 66, .blocks(16)), (3, 2, 3, 13, 30, .blocks(8)), (2, 3, 2, 11, 17, .blocks(8)),
+                      (2, 2, 3, 9, 62, nil), (3, 3, 2, 13, 30, .positions(chunk: 24)), (2, 2, 2, 11, 62, .positions(chunk: 40))]
+              as [(Int, Int, Int, Int, Int, Winograd.GradientLayout?)])
+    func direct(c: (n: Int, cin: Int, cout: Int, h: Int, w: Int, layout: Winograd.GradientLayout?)) {
         let x = Tensor.uniform([c.n, c.cin, c.h, c.w], limit: 1, seed: 201)
         let dy = Tensor.uniform([c.n, c.cout, c.h, c.w], limit: 1, seed: 202)
         let (expected, magnitude) = directGradient(x, dy)
         for portable in [false, true] {
-            let dw = gradient(x, dy, portable: portable, blockTiles: c.blockTiles)
-            // F(4×4, 3×3)'s transforms scale values by up to 8² and 1/24²: its rounding error is
-            // within about 1e-5 of the terms' magnitudes (float's 6e-8 per rounding, amplified).
+            let dw = gradient(x, dy, portable: portable, layout: c.layout)
+            // F(4×4, 3×3)'s transforms scale values by up to 8² and 1/24², amplifying float's
+            // roundings: here the worst error is 7e-7 of the terms' magnitudes (a wrong transform
+            // or pairing of tiles gives 1e-2 or more); 2e-5 leaves room for other GEMM kernels.
             let worst = zip(dw.indices, dw).map { i, v in abs(Double(v) - expected[i]) / magnitude[i] }.max() ?? .nan
             #expect(worst < 2e-5, "portable \(portable): worst error \(worst) of the terms' magnitudes")
         }
     }
 
-    @Test("the output gradient's vector transform gives each tile the portable code's 36 values, bit for bit",
-          arguments: [(37, 75), (13, 41), (5, 9), (9, 135), (7, 64), (10, 66), (13, 30)])
+    @Test("the output gradient's vector transform gives the tiles the portable code's 36 values, bit for bit (in another order within a run)",
+          arguments: [(37, 75), (13, 41), (5, 9), (9, 135), (7, 64), (10, 66), (13, 30), (9, 62)])
     func transform(c: (h: Int, w: Int)) {
         let plane = Tensor.uniform([c.h, c.w], limit: 1, seed: 206).scalars
         let tilesW = (c.w + 3) / 4, tiles = (c.h + 3) / 4 * tilesW

@@ -148,7 +148,8 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // blocked, parallel forward path.
     let selfAdjoint = g.stride == 1 && kh == kw && 2 * g.padding == g.dilation * (kh - 1) && oh == h && ow == w
     // Weights far larger than the input (FCN's fc6 and fc7): both gradients by chunks of rows
-    // over all the images at once, unless the self-adjoint pass has the Winograd path.
+    // over all the images at once, unless the self-adjoint pass has the Winograd path (dX) or
+    // the weight gradient takes Winograd's adjoint (dW).
     let wide = WideConvolution.applies(n: n, cout: cout, k: k, plane: plane, groups: g.groups,
                                        blocks: WideConvolution.blockedBlocks(n: n, plane: plane, ow: ow, k: k, groups: g.groups,
                                                                                     directOutputs: direct ? cgOut : nil))
@@ -156,7 +157,8 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
     // Depthwise: both gradients plane by plane (a stride-1 one's input gradient is its own adjoint).
     let depthwise = DepthwiseConvolution.applies(cin: cin, cout: cout, g: g)
     // A 3×3 layer's weight gradient by Winograd's adjoint, wide or not (its 36 GEMMs beat the
-    // wide path's chunks too: unet's 1024→1024 at 32²).
+    // wide path's chunks too: unet's 1024→1024 at 32², backward 171 against 151 ms with
+    // `tessera-bench --convs "unet 1024"`, medians of 3 interleaved processes).
     let winogradGradient = Winograd.appliesToWeightGradient(cin: cin, cout: cout, kh: kh, kw: kw, g: g)
     let output = out
     return Variable(out, inputs: inputs) { upstream in
@@ -253,8 +255,10 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
 /// dW = Σ dY · colᵀ over the images, groups and blocks of output positions: about 1 MB of
 /// unfolded input per block (measured on efficientunet++'s decoder, 4×256², 2 threads: its
 /// 96→32 3×3 backward at 128² took 136–139 ms for 3 against 143–157 ms with the forward pass's
-/// 4 MB blocks, and the 192→64 at 64² and 32→32 at 128² alike). Each thread sums its contiguous share of blocks into its own partial gradient, and the
-/// partials are added in thread order: bit-identical for a fixed thread count.
+/// 4 MB blocks, and the 192→64 at 64² and 32→32 at 128² alike; those 3×3 layers now take
+/// Winograd's adjoint instead, see WinogradGradient.swift). Each thread sums its contiguous
+/// share of blocks into its own partial gradient, and the partials are added in thread order:
+/// bit-identical for a fixed thread count.
 func weightGradient(_ x: Tensor, _ dy: Tensor, weightShape: [Int], g: ConvolutionGeometry, direct: Bool) -> Tensor {
     let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (cout, cgIn, kh, kw) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])

@@ -21,33 +21,37 @@ extension Winograd {
     }
 
     /// Tiles per block: the block's transforms (`36·(cin + cout)` floats a tile) in about 1 MB, at
-    /// least 64 tiles (the GEMMs' inner dimension), a multiple of 8. Measured with `tessera-bench
-    /// --convs eff` (backward, 2 threads, AVX-512 Xeon, medians of 4 interleaved processes) against
-    /// 0.5, 2 and 4 MB: 1 MB led or tied on every layer (32→16 at 512²: 19.0 against 19.9, 20.8
-    /// and 19.7 ms; 16→16: 9.2 against 9.4, 9.7, 11.4). The GEMMs as `cin × cout` (V · dMᵀ)
-    /// instead: within the noise.
+    /// least 64 tiles (the GEMMs' inner dimension), a multiple of 8 (or the whole batch).
+    /// Measured with `tessera-bench --convs eff` (backward, 2 threads, AVX-512 Xeon, medians of 4
+    /// interleaved processes) against 0.5, 2 and 4 MB: 1 MB led or tied on every layer (32→16 at
+    /// 512²: 19.0 against 19.9, 20.8 and 19.7 ms; 16→16: 9.2 against 9.4, 9.7, 11.4). The GEMMs
+    /// as `cin × cout` (V · dMᵀ) instead: within the noise.
     static func gradientBlockTiles(cin: Int, cout: Int, total: Int) -> Int {
         min(total, max(64, (1 << 18) / (36 * (cin + cout))) / 8 * 8)
     }
 
-    /// Whether all tiles go through the 36 GEMMs as one block, the GEMMs spread over the threads,
-    /// rather than block by block into per-thread sums: where there are few blocks, or where
-    /// reading and writing the `36·cin·cout` sums per block costs more than writing the whole
-    /// batch's transforms once — up to 64 MB of them. From the shapes only.
+    /// Whether the tiles go through the 36 GEMMs by position (each GEMM over all the tiles, in
+    /// chunks of at most 64 MB of transforms, on one thread) rather than block by block into
+    /// per-thread sums: where there are fewer than 4 blocks, or where reading and writing the
+    /// `36·cin·cout` sums per block costs more than writing the transforms once. From the shapes only.
     static func gradientByPosition(cin: Int, cout: Int, total: Int) -> Bool {
         let perBlock = gradientBlockTiles(cin: cin, cout: cout, total: total)
         let blocks = (total + perBlock - 1) / perBlock
-        return 36 * (cin + cout) * total <= 16 << 20 && (blocks < 4 || blocks * cin * cout > (cin + cout) * total)
+        return blocks < 4 || blocks * cin * cout > (cin + cout) * total
     }
+
+    /// How the tiles reach the GEMMs: blocks of tiles into per-thread sums, or by position over
+    /// chunks of tiles.
+    enum GradientLayout { case blocks(Int), positions(chunk: Int) }
 
     /// dW (`cout × cin × 3 × 3`) of the convolution of `x` (`n × cin × h × w`) whose output
     /// gradient is `dy` (`n × cout × h × w`). Blocks: each thread sums a fixed, contiguous share
     /// of the blocks, and the sums are added in thread order (bit-identical for a fixed thread
-    /// count, as the im2col path); one block: each GEMM by one thread (bit-identical for any).
-    /// `portable` (tests) keeps the transforms on their portable code; `blockTiles` (tests) takes
-    /// the blocked path with blocks of that many tiles.
+    /// count, as the im2col path); by position: each GEMM by one thread (bit-identical for any).
+    /// `portable` (tests) keeps the transforms on their portable code; `layout` (tests) takes the
+    /// given path with blocks or chunks of that many tiles instead of the shapes' choice.
     static func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                               n: Int, cin: Int, cout: Int, h: Int, w: Int, portable: Bool = false, blockTiles forced: Int? = nil) {
+                               n: Int, cin: Int, cout: Int, h: Int, w: Int, portable: Bool = false, layout: GradientLayout? = nil) {
         let portableCode: Int32 = portable ? 1 : 0
         let (tilesH, tilesW) = ((h + 3) / 4, (w + 3) / 4)
         let tiles = tilesH * tilesW
@@ -56,33 +60,42 @@ extension Winograd {
         let plane = h * w
         let (xa, da) = (UnsafeSendable(x), UnsafeSendable(dy))
         var sums: [Float]
-        if forced == nil && gradientByPosition(cin: cin, cout: cout, total: total) {
+        let chosen = layout ?? (gradientByPosition(cin: cin, cout: cout, total: total)
+            ? .positions(chunk: min(total, max(8, (16 << 20) / (36 * (cin + cout)))))
+            : .blocks(gradientBlockTiles(cin: cin, cout: cout, total: total)))
+        switch chosen {
+        case .positions(let chunkTiles):
+            // Chunks of up to 64 MB of transforms (the whole batch where it fits), each GEMM
+            // adding the chunks in order on one thread.
             sums = scratch(36 * pairs)
-            var v = scratch(36 * cin * total)
-            var m = scratch(36 * cout * total)
+            var v = scratch(36 * cin * chunkTiles)
+            var m = scratch(36 * cout * chunkTiles)
             v.withUnsafeMutableBufferPointer { vb in
             m.withUnsafeMutableBufferPointer { mb in
             sums.withUnsafeMutableBufferPointer { sb in
                 let (va, ma, sa) = (UnsafeSendable(vb.baseAddress!), UnsafeSendable(mb.baseAddress!), UnsafeSendable(sb.baseAddress!))
-                Parallel.forEach(n * cin, minimumPerThread: 4) { q in
-                    let (b, c) = (q / cin, q % cin)
-                    tsr_winograd_input(xa.value + q * plane, Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
-                                       va.value + c * 36 * total + b * tiles, total, portableCode, nil)
-                }
-                Parallel.forEach(n * cout, minimumPerThread: 4) { q in
-                    let (b, co) = (q / cout, q % cout)
-                    tsr_winograd_gradient(da.value + q * plane, Int32(h), Int32(w), Int32(tilesW), 0, Int32(tiles),
-                                          ma.value + co * 36 * total + b * tiles, total, portableCode, nil)
-                }
-                Parallel.forEachThread(36, threads: Parallel.threads) { range in
-                    for xi in range {
-                        BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: total, a: ma.value + xi * total, lda: 36 * total,
-                                   b: va.value + xi * total, ldb: 36 * total, c: sa.value + xi * pairs, ldc: cin)
+                for start in stride(from: 0, to: total, by: chunkTiles) {
+                    let count = min(chunkTiles, total - start)
+                    let pieces = blockPieces(start: start, count: count, tiles: tiles)
+                    Parallel.forEach(pieces.count * cin, minimumPerThread: 4) { q in
+                        let (piece, c) = (pieces[q / cin], q % cin)
+                        tsr_winograd_input(xa.value + (piece.b * cin + c) * plane, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first),
+                                           Int32(piece.count), va.value + c * 36 * count + piece.offset, count, portableCode, nil)
+                    }
+                    Parallel.forEach(pieces.count * cout, minimumPerThread: 4) { q in
+                        let (piece, co) = (pieces[q / cout], q % cout)
+                        tsr_winograd_gradient(da.value + (piece.b * cout + co) * plane, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first),
+                                              Int32(piece.count), ma.value + co * 36 * count + piece.offset, count, portableCode, nil)
+                    }
+                    Parallel.forEachThread(36, threads: Parallel.threads) { range in
+                        for xi in range {
+                            BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: count, a: ma.value + xi * count, lda: 36 * count,
+                                       b: va.value + xi * count, ldb: 36 * count, beta: start == 0 ? 0 : 1, c: sa.value + xi * pairs, ldc: cin)
+                        }
                     }
                 }
             } } }
-        } else {
-            let blockTiles = forced ?? gradientBlockTiles(cin: cin, cout: cout, total: total)
+        case .blocks(let blockTiles):
             let jobs = (total + blockTiles - 1) / blockTiles
             let workers = max(1, min(Parallel.threads, jobs))
             var partials = [[Float]](repeating: [], count: workers)
