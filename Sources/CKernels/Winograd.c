@@ -244,6 +244,17 @@ static inline int run_length(int vector, int count, int t) {
     return vector && count - t >= 8 ? 8 : 0;
 }
 
+// The run from tile t of a transform's tiles `first …< first + count`: its tile (ty, tx), length
+// (run_length) and whether its tiles are neighbours in one tile row (read in place) rather than
+// gathered. Every transform of a block decides through this, so all store and read a run's
+// tiles in one order.
+typedef struct { int ty, tx, length, in_row; } tile_run;
+static inline tile_run next_run(int vector, int first, int count, int t, int tilesW) {
+    tile_run r = {(first + t) / tilesW, (first + t) % tilesW, run_length(vector, count, t), 0};
+    r.in_row = r.length && tilesW - r.tx >= r.length;
+    return r;
+}
+
 // The 6 × 6 patch of tile (ty, tx) with its zero padding, into row i of `first` (columns 0–3)
 // and `second` (columns 4–5) at column `at`, rows `pitch` floats apart, as input_run8 and
 // input_run16 read a gathered run.
@@ -281,11 +292,11 @@ void tsr_winograd_input(const float *plane, int h, int w, int tilesW, int first,
     const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
-        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        const int run = run_length(vector, count, t);
+        const tile_run r = next_run(vector, first, count, t, tilesW);
+        const int ty = r.ty, tx = r.tx, run = r.length;
         // The columns a run of neighbouring tiles reads: 4 per tile and 2 more (plus 2 unused).
         const int span = 4 * run + 4;
-        if (run && tilesW - tx >= run) {
+        if (r.in_row) {
             // The rows from the patch's first column x0 (rows outside the image: zeros), and the
             // columns [lo, hi) of them inside the image, the rest zero padding.
             const int y0 = 4 * ty - 1, x0 = 4 * tx - 1;
@@ -323,9 +334,9 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
     const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
-        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        const int run = run_length(vector, count, t);
-        if (run && tilesW - tx >= run) {
+        const tile_run r = next_run(vector, first, count, t, tilesW);
+        const int ty = r.ty, tx = r.tx, run = r.length;
+        if (r.in_row) {
             const int oy = 4 * ty, ox = 4 * tx;
             const int rows = h - oy < 4 ? h - oy : 4;
             if (ox + 4 * run - 1 <= w - 1) {
@@ -436,9 +447,9 @@ void tsr_winograd_gradient(const float *plane, int h, int w, int tilesW, int fir
     const int vector = vector_path(portable);
     int t = 0;
     while (t < count) {
-        const int ty = (first + t) / tilesW, tx = (first + t) % tilesW;
-        const int run = run_length(vector, count, t);
-        if (run && tilesW - tx >= run) {
+        const tile_run r = next_run(vector, first, count, t, tilesW);
+        const int ty = r.ty, tx = r.tx, run = r.length;
+        if (r.in_row) {
             const int y0 = 4 * ty, x0 = 4 * tx, span = 4 * run;
             const int hi = w - x0 < span ? w - x0 : span;
             const float *rows[4];

@@ -185,18 +185,9 @@ enum Winograd {
                         let start = job * blockTiles
                         let count = min(blockTiles, total - start)
                         let pieces = blockPieces(start: start, count: count, tiles: tiles)
-                        // V[c][ξ][t] = Bᵀ d B for the 6×6 patch of tile t in channel c (in C,
-                        // 8 tiles at a time with AVX2). A channel's 36 transformed rows lie
-                        // together (the transform's 36 stores per run of tiles fall in one
-                        // 36·count-float stretch rather than 36 far apart); the GEMMs read
-                        // V[·][ξ] as a cin × count matrix with rows 36·count floats apart.
-                        for c in 0..<cin {
-                            for piece in pieces {
-                                tsr_winograd_input(planes(piece.b, c), Int32(h), Int32(w), Int32(tilesW),
-                                                   Int32(piece.first), Int32(piece.count), vp + c * 36 * count + piece.offset, count, portableCode,
-                                                   c + 1 < cin ? planes(piece.b, c + 1) : nil)
-                            }
-                        }
+                        // V[c][ξ][t] = Bᵀ d B for the 6×6 patch of tile t in channel c.
+                        transformBlock(planes, channels: cin, pieces: pieces, count: count, h: h, w: w, tilesW: tilesW,
+                                       into: vp, portableCode: portableCode)
                         // M[·][ξ] = U[ξ] · V[·][ξ]: (cout × cin) · (cin × count), into M[co][ξ][t].
                         Self.products(ua.value, vp, mp, positions: 0..<36, cin: cin, cout: cout, count: count, pitch: 36 * count,
                                       pointers: &pointers, scratch: productScratch)

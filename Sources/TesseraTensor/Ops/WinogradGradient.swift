@@ -77,15 +77,15 @@ extension Winograd {
                 for start in stride(from: 0, to: total, by: chunkTiles) {
                     let count = min(chunkTiles, total - start)
                     let pieces = blockPieces(start: start, count: count, tiles: tiles)
-                    Parallel.forEach(pieces.count * cin, minimumPerThread: 4) { q in
-                        let (piece, c) = (pieces[q / cin], q % cin)
-                        tsr_winograd_input(xa.value + (piece.b * cin + c) * plane, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first),
-                                           Int32(piece.count), va.value + c * 36 * count + piece.offset, count, portableCode, nil)
-                    }
-                    Parallel.forEach(pieces.count * cout, minimumPerThread: 4) { q in
-                        let (piece, co) = (pieces[q / cout], q % cout)
-                        tsr_winograd_gradient(da.value + (piece.b * cout + co) * plane, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first),
-                                              Int32(piece.count), ma.value + co * 36 * count + piece.offset, count, portableCode, nil)
+                    let transforms: [(UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Bool)] = [(xa.value, cin, va.value, false),
+                                                                                                           (da.value, cout, ma.value, true)]
+                    for (source, channels, into, gradient) in transforms {
+                        let transform = gradient ? tsr_winograd_gradient : tsr_winograd_input
+                        Parallel.forEach(pieces.count * channels, minimumPerThread: 4) { q in
+                            let (piece, c) = (pieces[q / channels], q % channels)
+                            transform(source + (piece.b * channels + c) * plane, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first),
+                                      Int32(piece.count), into + c * 36 * count + piece.offset, count, portableCode, nil)
+                        }
                     }
                     Parallel.forEachThread(36, threads: Parallel.threads) { range in
                         for xi in range {
@@ -113,22 +113,10 @@ extension Winograd {
                             let start = job * blockTiles
                             let count = min(blockTiles, total - start)
                             let pieces = blockPieces(start: start, count: count, tiles: tiles)
-                            for c in 0..<cin {
-                                for piece in pieces {
-                                    let source = xa.value + (piece.b * cin + c) * plane
-                                    tsr_winograd_input(source, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first), Int32(piece.count),
-                                                       vp + c * 36 * count + piece.offset, count, portableCode,
-                                                       c + 1 < cin ? source + plane : nil)
-                                }
-                            }
-                            for co in 0..<cout {
-                                for piece in pieces {
-                                    let source = da.value + (piece.b * cout + co) * plane
-                                    tsr_winograd_gradient(source, Int32(h), Int32(w), Int32(tilesW), Int32(piece.first), Int32(piece.count),
-                                                          mp + co * 36 * count + piece.offset, count, portableCode,
-                                                          co + 1 < cout ? source + plane : nil)
-                                }
-                            }
+                            transformBlock(InputPlanes(xa.value, channels: cin, plane: plane), channels: cin, pieces: pieces, count: count,
+                                           h: h, w: w, tilesW: tilesW, into: vp, portableCode: portableCode)
+                            transformBlock(InputPlanes(da.value, channels: cout, plane: plane), channels: cout, pieces: pieces, count: count,
+                                           h: h, w: w, tilesW: tilesW, into: mp, portableCode: portableCode, outputGradient: true)
                             for xi in 0..<36 {
                                 BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: count, a: mp + xi * count, lda: 36 * count,
                                            b: vp + xi * count, ldb: 36 * count, beta: 1, c: pp + xi * pairs, ldc: cin)
@@ -152,8 +140,8 @@ extension Winograd {
     /// The pieces of the block of tiles `start ..< start + count` of a batch of `tiles`-tile
     /// images (a block may hold the last tiles of one image and the first of the next): image,
     /// its first tile, tiles, and their column in the block.
-    static func blockPieces(start: Int, count: Int, tiles: Int) -> [(b: Int, first: Int, count: Int, offset: Int)] {
-        var pieces: [(b: Int, first: Int, count: Int, offset: Int)] = []
+    static func blockPieces(start: Int, count: Int, tiles: Int) -> [Piece] {
+        var pieces: [Piece] = []
         var t = start
         while t < start + count {
             let (b, first) = (t / tiles, t % tiles)
@@ -162,5 +150,25 @@ extension Winograd {
             t += length
         }
         return pieces
+    }
+
+    typealias Piece = (b: Int, first: Int, count: Int, offset: Int)
+
+    /// The block's tiles (`pieces`, `count` in all) of every channel of `planes`, transformed into
+    /// `v[c][ξ][t]` (a channel's 36 rows together, `count` floats apart; in C, 8 or 16 tiles at a
+    /// time with AVX2 or AVX-512): the input's 6×6 patches (`Bᵀ d B`), or with `outputGradient`
+    /// the output gradient's 4×4 tiles (`A dY Aᵀ`). A channel's 36 transformed rows lie together
+    /// (the transform's 36 stores per run of tiles fall in one 36·count-float stretch rather than
+    /// 36 far apart); the GEMMs read `v[·][ξ]` as a channels × count matrix with rows 36·count
+    /// floats apart. Each plane's next is prefetched as it is transformed.
+    static func transformBlock(_ planes: InputPlanes, channels: Int, pieces: [Piece], count: Int, h: Int, w: Int, tilesW: Int,
+                               into v: UnsafeMutablePointer<Float>, portableCode: Int32, outputGradient: Bool = false) {
+        let transform = outputGradient ? tsr_winograd_gradient : tsr_winograd_input
+        for c in 0..<channels {
+            for piece in pieces {
+                transform(planes(piece.b, c), Int32(h), Int32(w), Int32(tilesW), Int32(piece.first), Int32(piece.count),
+                          v + c * 36 * count + piece.offset, count, portableCode, c + 1 < channels ? planes(piece.b, c + 1) : nil)
+            }
+        }
     }
 }
