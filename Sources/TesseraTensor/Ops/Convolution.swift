@@ -200,11 +200,17 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
                 }
             }
         } else if dx != nil && selfAdjoint {
-            var flipped = Tensor(shape: [cin, cgOut, kh, kw])
-            for grp in 0..<g.groups { for co in 0..<cgOut { for ci in 0..<cgIn { for i in 0..<kh { for j in 0..<kw {
-                flipped.scalars[(((grp * cgIn + ci) * cgOut + co) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] =
-                    weight.value.scalars[(((grp * cgOut + co) * cgIn + ci) * kh + i) * kw + j]
-            } } } } }
+            // Through buffer pointers: subscripting the tensors element by element (with their
+            // copy-on-write and overflow checks) took 2.4 % of efficientunet++'s training step.
+            let taps = kh * kw
+            let flipped = weight.value.scalars.withUnsafeBufferPointer { ws in
+                Tensor.filled(shape: [cin, cgOut, kh, kw]) { fs in
+                    for grp in 0..<g.groups { for co in 0..<cgOut { for ci in 0..<cgIn {
+                        let source = (((grp * cgOut + co) * cgIn + ci) * taps), target = (((grp * cgIn + ci) * cgOut + co) * taps)
+                        for t in 0..<taps { fs[target + taps - 1 - t] = ws[source + t] }
+                    } } }
+                }
+            }
             dy.scalars.withUnsafeBufferPointer { dys in
             flipped.scalars.withUnsafeBufferPointer { fs in
             dx!.scalars.withUnsafeMutableBufferPointer { dxs in
