@@ -388,12 +388,18 @@ void tsr_winograd_output(const float *m, size_t stride, int first, int count, in
         e5 = d3;                                                                            \
     } while (0)
 
+// The 4 × 4 values of tile (ty, tx) inside the plane into `d` (rows `pitch` floats apart); those
+// past the plane's edge are left as they are (zeros in the callers' buffers).
+static void read_tile(const float *plane, int h, int w, int ty, int tx, float *d, int pitch) {
+    const int y0 = 4 * ty, x0 = 4 * tx;
+    for (int i = 0; i < 4 && y0 + i < h; i++)
+        for (int j = 0; j < 4 && x0 + j < w; j++) d[i * pitch + j] = plane[(size_t)(y0 + i) * w + x0 + j];
+}
+
 #define TYPE float
 static void gradient_tile(const float *plane, int h, int w, int ty, int tx, float *v, size_t stride) {
     float d[4][4] = {{0}};
-    const int y0 = 4 * ty, x0 = 4 * tx;
-    for (int i = 0; i < 4 && y0 + i < h; i++)
-        for (int j = 0; j < 4 && x0 + j < w; j++) d[i][j] = plane[(size_t)(y0 + i) * w + x0 + j];
+    read_tile(plane, h, w, ty, tx, &d[0][0], 4);
     float e[6][4];
     for (int j = 0; j < 4; j++)
         GRADIENT_1D(d[0][j], d[1][j], d[2][j], d[3][j], e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j],
@@ -461,11 +467,8 @@ void tsr_winograd_gradient(const float *plane, int h, int w, int tilesW, int fir
         } else if (run) {
             // Tiles across tile rows: tile k's 4 × 4 outputs gathered at column 4k.
             float patch[4][64] = {{0}};
-            for (int k = 0; k < run; k++) {
-                const int oy = 4 * ((first + t + k) / tilesW), ox = 4 * ((first + t + k) % tilesW);
-                for (int i = 0; i < 4 && oy + i < h; i++)
-                    for (int j = 0; j < 4 && ox + j < w; j++) patch[i][4 * k + j] = plane[(size_t)(oy + i) * w + ox + j];
-            }
+            for (int k = 0; k < run; k++)
+                read_tile(plane, h, w, (first + t + k) / tilesW, (first + t + k) % tilesW, &patch[0][4 * k], 64);
             const float *rows[4] = {patch[0], patch[1], patch[2], patch[3]};
             if (run == 16) gradient_run16(rows, 0, 0, v + t, stride);
             else gradient_run8(rows, 0, 0, v + t, stride);

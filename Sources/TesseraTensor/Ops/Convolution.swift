@@ -166,22 +166,18 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, geometry g:
         var dx = x.requiresGradient ? Tensor(shape: x.shape) : nil
         // The depthwise, wide and Winograd paths write every element of dW and read x and dY in place.
         var dw: Tensor?
-        if weight.requiresGradient && (depthwise || (wide && !winogradGradient)) {
+        if weight.requiresGradient && (depthwise || wide || winogradGradient) {
             dw = withPointers([x.value, dy]) { p in
                 Tensor.filled(shape: weight.shape) { gs in
-                    if depthwise {
+                    if winogradGradient {
+                        Winograd.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w)
+                    } else if depthwise {
                         DepthwiseConvolution.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, channels: cin, h: h, w: w,
                                                             kh: kh, kw: kw, g: g, oh: oh, ow: ow)
                     } else {
                         WideConvolution.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, h: h, w: w,
                                                        cout: cout, kh: kh, kw: kw, g: g, oh: oh, ow: ow)
                     }
-                }
-            }
-        } else if weight.requiresGradient && winogradGradient {
-            dw = withPointers([x.value, dy]) { p in
-                Tensor.filled(shape: weight.shape) { gs in
-                    Winograd.weightGradient(p[0].value, p[1].value, gs.baseAddress!, n: n, cin: cin, cout: cout, h: h, w: w)
                 }
             }
         } else if weight.requiresGradient {

@@ -33,6 +33,12 @@ extension Winograd {
         min(total, max(64, (1 << 18) / (36 * (cin + cout))) / 8 * 8)
     }
 
+    /// Tiles per chunk of the by-position path: at most 64 MB of transforms (the whole batch where
+    /// it fits), at least 8 tiles.
+    static func gradientChunkTiles(cin: Int, cout: Int, total: Int) -> Int {
+        min(total, max(8, (16 << 20) / (36 * (cin + cout))))
+    }
+
     /// Whether the tiles go through the 36 GEMMs by position (each GEMM over all the tiles, in
     /// chunks of at most 64 MB of transforms, on one thread) rather than block by block into
     /// per-thread sums: where there are fewer than 4 blocks, or where reading and writing the
@@ -64,12 +70,11 @@ extension Winograd {
         let (xa, da) = (UnsafeSendable(x), UnsafeSendable(dy))
         var sums: [Float]
         let chosen = layout ?? (gradientByPosition(cin: cin, cout: cout, total: total)
-            ? .positions(chunk: min(total, max(8, (16 << 20) / (36 * (cin + cout)))))
+            ? .positions(chunk: gradientChunkTiles(cin: cin, cout: cout, total: total))
             : .blocks(gradientBlockTiles(cin: cin, cout: cout, total: total)))
         switch chosen {
         case .positions(let chunkTiles):
-            // Chunks of up to 64 MB of transforms (the whole batch where it fits), each GEMM
-            // adding the chunks in order on one thread.
+            // Each GEMM adds the chunks in order on one thread.
             sums = scratch(36 * pairs)
             var v = scratch(36 * cin * chunkTiles)
             var m = scratch(36 * cout * chunkTiles)
@@ -91,10 +96,7 @@ extension Winograd {
                         }
                     }
                     Parallel.forEachThread(36, threads: Parallel.threads) { range in
-                        for xi in range {
-                            BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: count, a: ma.value + xi * count, lda: 36 * count,
-                                       b: va.value + xi * count, ldb: 36 * count, beta: start == 0 ? 0 : 1, c: sa.value + xi * pairs, ldc: cin)
-                        }
+                        sumProducts(ma.value, va.value, into: sa.value, positions: range, cin: cin, cout: cout, count: count, replacing: start == 0)
                     }
                 }
             } } }
@@ -120,10 +122,7 @@ extension Winograd {
                                            h: h, w: w, tilesW: tilesW, into: vp, portableCode: portableCode)
                             transformBlock(InputPlanes(da.value, channels: cout, plane: plane), channels: cout, pieces: pieces, count: count,
                                            h: h, w: w, tilesW: tilesW, into: mp, portableCode: portableCode, outputGradient: true)
-                            for xi in 0..<36 {
-                                BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: count, a: mp + xi * count, lda: 36 * count,
-                                           b: vp + xi * count, ldb: 36 * count, beta: 1, c: pp + xi * pairs, ldc: cin)
-                            }
+                            sumProducts(mp, vp, into: pp, positions: 0..<36, cin: cin, cout: cout, count: count)
                         }
                     } } }
                     sa.value[worker] = partial
@@ -133,10 +132,19 @@ extension Winograd {
         }
         sums.withUnsafeBufferPointer { sb in
             let (sa, wa) = (UnsafeSendable(sb.baseAddress!), UnsafeSendable(dw))
-            let chunk = 4096
-            Parallel.forEach((pairs + chunk - 1) / chunk) { c in
-                tsr_winograd_weights_gradient(sa.value, c * chunk, min(chunk, pairs - c * chunk), pairs, wa.value)
-            }
+            forEachChunk(pairs, chunk: 4096) { r in tsr_winograd_weights_gradient(sa.value, r.lowerBound, r.count, pairs, wa.value) }
+        }
+    }
+
+    /// `sums[ξ] (+)= m[·][ξ] · v[·][ξ]ᵀ` (`cout × cin`, `cout·cin` floats apart) for the positions ξ:
+    /// the products of the block's `count` transformed tiles, whose channel rows are `36·count`
+    /// floats apart (``transformBlock(_:channels:pieces:count:h:w:tilesW:into:portableCode:outputGradient:)``),
+    /// added to the sums or, with `replacing`, in their place.
+    static func sumProducts(_ m: UnsafePointer<Float>, _ v: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Float>,
+                            positions: Range<Int>, cin: Int, cout: Int, count: Int, replacing: Bool = false) {
+        for xi in positions {
+            BLAS.sgemm(.none, .transposed, m: cout, n: cin, k: count, a: m + xi * count, lda: 36 * count,
+                       b: v + xi * count, ldb: 36 * count, beta: replacing ? 0 : 1, c: sums + xi * cout * cin, ldc: cin)
         }
     }
 
